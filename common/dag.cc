@@ -1,0 +1,117 @@
+#include "common/dag.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace vitte::task {
+namespace {
+
+// Turns per-node lists into offsets + one flat list.
+void Flatten(const std::vector<std::vector<int32_t>>& lists,
+             std::vector<int64_t>& offsets, std::vector<int32_t>& flat) {
+  offsets.assign(lists.size() + 1, 0);
+  for (size_t i = 0; i < lists.size(); ++i) {
+    offsets[i + 1] = offsets[i] + static_cast<int64_t>(lists[i].size());
+  }
+  flat.clear();
+  flat.reserve(offsets.back());
+  for (const auto& l : lists) flat.insert(flat.end(), l.begin(), l.end());
+}
+
+}  // namespace
+
+absl::StatusOr<Dag> Dag::Build(
+    size_t n, absl::FunctionRef<const std::string&(size_t)> ids,
+    absl::FunctionRef<const std::vector<std::string>&(size_t)> deps) {
+  absl::flat_hash_map<absl::string_view, int32_t> index;
+  index.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto [it, inserted] = index.emplace(ids(i), static_cast<int32_t>(i));
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "duplicate task id \"", ids(i), "\" (tasks #", it->second + 1,
+          " and #", i + 1, ")"));
+    }
+  }
+
+  // The per-node vectors are temporary; the Dag keeps only flat arrays.
+  std::vector<std::vector<int32_t>> dep_lists(n);
+  std::vector<int32_t> dependent_count(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    auto& out = dep_lists[i];
+    for (const std::string& dep : deps(i)) {
+      auto it = index.find(dep);
+      if (it == index.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "task \"", ids(i), "\" depends on unknown task \"", dep, "\""));
+      }
+      out.push_back(it->second);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    for (int32_t d : out) ++dependent_count[d];
+  }
+  std::vector<std::vector<int32_t>> dependent_lists(n);
+  for (size_t i = 0; i < n; ++i) dependent_lists[i].reserve(dependent_count[i]);
+  for (size_t i = 0; i < n; ++i) {
+    for (int32_t d : dep_lists[i]) {
+      dependent_lists[d].push_back(static_cast<int32_t>(i));
+    }
+  }
+
+  // Kahn's algorithm: a node is removed once all its deps are removed. Nodes
+  // left over sit on a cycle or downstream of one.
+  std::vector<int32_t> unresolved(n);
+  std::vector<int32_t> queue;
+  queue.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    unresolved[i] = static_cast<int32_t>(dep_lists[i].size());
+    if (unresolved[i] == 0) queue.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t head = 0; head < queue.size(); ++head) {
+    for (int32_t dependent : dependent_lists[queue[head]]) {
+      if (--unresolved[dependent] == 0) queue.push_back(dependent);
+    }
+  }
+  if (queue.size() != n) {
+    // Every leftover node has a leftover dependency, so walking leftover
+    // deps from any leftover node must come back to a node already seen.
+    // Example: a -> b -> c -> b walks a, b, c, b and reports b -> c -> b.
+    int32_t start = 0;
+    while (unresolved[start] == 0) ++start;
+    std::vector<int32_t> path;
+    std::vector<int32_t> position(n, -1);
+    int32_t node = start;
+    while (position[node] < 0) {
+      position[node] = static_cast<int32_t>(path.size());
+      path.push_back(node);
+      for (int32_t d : dep_lists[node]) {
+        if (unresolved[d] > 0) {
+          node = d;
+          break;
+        }
+      }
+    }
+    std::vector<int32_t> cycle(path.begin() + position[node], path.end());
+    // Start the report at the task submitted first, so it reads the same
+    // however the walk entered the cycle.
+    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
+                cycle.end());
+    cycle.push_back(cycle.front());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dependency cycle: ",
+        absl::StrJoin(cycle, " -> ", [&](std::string* out, int32_t i) {
+          out->append(ids(i));
+        })));
+  }
+
+  Dag dag;
+  Flatten(dep_lists, dag.dep_offsets_, dag.dep_list_);
+  Flatten(dependent_lists, dag.dependent_offsets_, dag.dependent_list_);
+  return dag;
+}
+
+}  // namespace vitte::task

@@ -1,0 +1,633 @@
+#include "coordinator/coordinator.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace vitte::task {
+namespace {
+
+// One event per task of a graph, describing it as it is, then one for the
+// graph when it is finished. Shared by live graphs and graphs read back from
+// the store, so a watcher sees the same thing either way.
+std::vector<TaskEvent> SnapshotEvents(const GraphRecord& record,
+                                      const GraphSpec& spec,
+                                      const std::vector<TaskStatus>& tasks,
+                                      const TaskCounts& counts, int64_t now_ms,
+                                      uint64_t& sequence) {
+  std::vector<TaskEvent> events;
+  events.reserve(tasks.size() + 1);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    TaskEvent& e = events.emplace_back();
+    e.sequence = ++sequence;
+    e.graph_id = record.id;
+    e.task_index = static_cast<int32_t>(i);
+    e.task_id = spec.tasks[i].id;
+    e.task_state = tasks[i].state;
+    e.attempt_id = tasks[i].current_attempt;
+    if (tasks[i].skipped_because >= 0) {
+      e.skipped_because = spec.tasks[tasks[i].skipped_because].id;
+    }
+    e.counts = counts;
+    e.graph_state = record.state;
+    e.time_ms = now_ms;
+  }
+  if (record.state != GraphState::kRunning) {
+    TaskEvent& e = events.emplace_back();
+    e.sequence = ++sequence;
+    e.graph_id = record.id;
+    e.counts = counts;
+    e.graph_state = record.state;
+    e.graph_finished = true;
+    e.time_ms = now_ms;
+  }
+  return events;
+}
+
+TaskCounts CountTasks(const std::vector<TaskStatus>& tasks) {
+  TaskCounts counts;
+  for (const TaskStatus& t : tasks) counts.Add(t.state);
+  return counts;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(Store& store, Clock& clock, CoordinatorOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+Coordinator::~Coordinator() = default;
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    Store& store, Clock& clock, CoordinatorOptions options) {
+  std::unique_ptr<Coordinator> c(
+      new Coordinator(store, clock, std::move(options)));
+  RETURN_IF_ERROR(c->Recover());
+  return c;
+}
+
+absl::Status Coordinator::Recover() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(last_attempt_id_, store_.MaxAttemptId());
+  // Session ids only need to differ from those of earlier runs of the
+  // daemon, whose attempts may still be reported; the start time in
+  // microseconds does that without storing a counter.
+  last_session_id_ = static_cast<SessionId>(clock_.NowMs()) * 1000;
+
+  RETURN_IF_ERROR(store_.ForEachRunningGraph([&](StoredGraph g) {
+    GraphId id = g.record.id;
+    auto run = std::make_unique<GraphRun>(std::move(g.record), std::move(g.spec),
+                                          std::move(g.dag), std::move(g.tasks));
+    for (int32_t i : run->ReadyTasks()) {
+      ready_.Push(run->task(i).labels, {run->task(i).priority, id, i});
+    }
+    graphs_[id] = std::move(run);
+    return absl::OkStatus();
+  }));
+
+  // No session survives a restart, so every attempt that was running
+  // belonged to a worker this process has never heard of: it is lost and
+  // its task goes back to ready.
+  Effects fx;
+  const int64_t now = clock_.NowMs();
+  ASSIGN_OR_RETURN(std::vector<AttemptRecord> running, store_.RunningAttempts());
+  for (AttemptRecord& a : running) {
+    a.state = AttemptState::kLost;
+    a.finished_at_ms = now;
+    a.error = "coordinator restarted while the attempt ran";
+    fx.writes.attempts.push_back(a);
+  }
+  for (auto& [id, run] : graphs_) {
+    for (size_t i = 0; i < run->size(); ++i) {
+      if (run->status(i).state != TaskState::kRunning) continue;
+      std::vector<TaskChange> changes;
+      run->Requeue(static_cast<int32_t>(i), changes);
+      Record(*run, changes, nullptr, fx);
+    }
+    fx.graphs.insert(id);  // finishes graphs that were complete at a crash
+  }
+  spdlog::info("recovered {} unfinished graphs from {}, {} attempts lost",
+               graphs_.size(), store_.path(), running.size());
+  Apply(fx);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
+                                                 std::string request_id) {
+  if (!request_id.empty()) {
+    absl::StatusOr<GraphId> existing = store_.FindByRequestId(request_id);
+    if (existing.ok()) return SubmitResult{*existing, false};
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+  }
+  ASSIGN_OR_RETURN(Dag dag, ValidateGraphSpec(spec, options_.limits));
+
+  GraphRecord record;
+  record.name = spec.name;
+  record.request_id = std::move(request_id);
+  record.state = GraphState::kRunning;
+  record.created_at_ms = clock_.NowMs();
+  std::vector<TaskStatus> initial(spec.tasks.size());
+  for (size_t i = 0; i < initial.size(); ++i) {
+    if (dag.deps(i).empty()) initial[i].state = TaskState::kReady;
+  }
+
+  SubmitResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    // Stored under mu_ so that no Watch can see the graph in the store
+    // before it is live here.
+    absl::StatusOr<GraphId> id = store_.InsertGraph(record, spec, dag, initial);
+    if (absl::IsAlreadyExists(id.status())) {
+      GraphId existing = 0;
+      if (!absl::SimpleAtoi(id.status().message(), &existing)) {
+        return absl::InternalError(id.status().message());
+      }
+      return SubmitResult{existing, false};
+    }
+    if (!id.ok()) return id.status();
+    record.id = *id;
+    result = {*id, true};
+
+    auto run = std::make_unique<GraphRun>(std::move(record), std::move(spec),
+                                          std::move(dag), std::move(initial));
+    for (int32_t i : run->ReadyTasks()) {
+      ready_.Push(run->task(i).labels, {run->task(i).priority, *id, i});
+    }
+    spdlog::info("graph {} \"{}\" submitted: {} tasks, {} ready", *id,
+                 run->record().name, run->size(), run->counts().ready);
+    graphs_[*id] = std::move(run);
+    Effects fx;
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+  return result;
+}
+
+absl::StatusOr<int64_t> Coordinator::Cancel(
+    GraphId graph_id, const std::vector<std::string>& task_ids) {
+  int64_t cancelled = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = graphs_.find(graph_id);
+    if (it == graphs_.end()) {
+      // Finished graphs are no longer in memory; the store knows them.
+      mu_.Unlock();
+      absl::StatusOr<GraphRecord> record = store_.ReadGraphRecord(graph_id);
+      mu_.Lock();
+      if (!record.ok()) return record.status();
+      return 0;
+    }
+    GraphRun& run = *it->second;
+    std::vector<int32_t> targets;
+    if (task_ids.empty()) {
+      for (size_t i = 0; i < run.size(); ++i) {
+        targets.push_back(static_cast<int32_t>(i));
+      }
+    } else {
+      for (const std::string& id : task_ids) {
+        int32_t found = -1;
+        for (size_t i = 0; i < run.size() && found < 0; ++i) {
+          if (run.task(i).id == id) found = static_cast<int32_t>(i);
+        }
+        if (found < 0) {
+          return absl::NotFoundError(absl::StrCat(
+              "graph ", graph_id, " has no task \"", id, "\""));
+        }
+        targets.push_back(found);
+      }
+    }
+    Effects fx;
+    run.mutable_record().cancel_requested = true;
+    fx.graphs.insert(graph_id);
+    for (int32_t i : targets) {
+      std::vector<TaskChange> changes;
+      AttemptId running = run.Cancel(i, changes);
+      if (running != 0) {
+        SessionId session = attempts_.at(running).session_id;
+        fx.writes.attempts.push_back(
+            FinishAttempt(running, AttemptState::kCancelled, "cancelled"));
+        fx.cancels[session].push_back(running);
+      }
+      for (const TaskChange& c : changes) {
+        if (c.state == TaskState::kCancelled) ++cancelled;
+      }
+      Record(run, changes, nullptr, fx);
+    }
+    spdlog::info("graph {}: cancel requested, {} tasks cancelled", graph_id,
+                 cancelled);
+    // Slots freed by cancelled attempts can take other graphs' tasks.
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+  return cancelled;
+}
+
+absl::StatusOr<GraphView> Coordinator::GetGraph(GraphId graph_id,
+                                                bool all_attempts) {
+  ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
+  ASSIGN_OR_RETURN(std::vector<AttemptRecord> attempts,
+                   store_.ReadAttempts(graph_id, all_attempts));
+  GraphView view;
+  view.counts = CountTasks(g.tasks);
+  view.record = std::move(g.record);
+  view.spec = std::move(g.spec);
+  view.tasks = std::move(g.tasks);
+  view.attempts.resize(view.tasks.size());
+  for (AttemptRecord& a : attempts) {
+    if (a.task_index >= 0 &&
+        static_cast<size_t>(a.task_index) < view.attempts.size()) {
+      view.attempts[a.task_index].push_back(std::move(a));
+    }
+  }
+  return view;
+}
+
+absl::StatusOr<std::vector<GraphSummaryView>> Coordinator::ListGraphs(
+    int limit) {
+  ASSIGN_OR_RETURN(auto rows, store_.ListGraphs(limit));
+  std::vector<GraphSummaryView> out;
+  out.reserve(rows.size());
+  for (auto& [record, counts] : rows) {
+    out.push_back({std::move(record), counts});
+  }
+  return out;
+}
+
+std::vector<WorkerView> Coordinator::ListWorkers() {
+  absl::MutexLock lock(&mu_);
+  std::vector<WorkerView> out;
+  for (const auto& [id, s] : sessions_) {
+    out.push_back({s.registration.name, id, s.registration.slots,
+                   static_cast<int32_t>(s.running.size()),
+                   s.registration.labels, s.connected_at_ms});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WorkerView& a, const WorkerView& b) {
+              return a.name < b.name;
+            });
+  return out;
+}
+
+absl::StatusOr<uint64_t> Coordinator::Watch(
+    GraphId graph_id, std::shared_ptr<GraphWatcher> watcher) {
+  uint64_t watch_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    watch_id = ++last_watch_id_;
+    auto it = graphs_.find(graph_id);
+    if (it != graphs_.end()) {
+      const GraphRun& run = *it->second;
+      std::vector<TaskStatus> tasks(run.size());
+      for (size_t i = 0; i < run.size(); ++i) tasks[i] = run.status(i);
+      Delivery d;
+      d.watcher = watcher;
+      d.events = SnapshotEvents(run.record(), run.spec(), tasks, run.counts(),
+                                clock_.NowMs(), last_event_sequence_);
+      deliveries_.push_back(std::move(d));
+      watchers_[watch_id] = {graph_id, std::move(watcher)};
+      watcher = nullptr;
+    }
+  }
+  if (watcher == nullptr) {
+    Deliver();
+    return watch_id;
+  }
+  // Not live: finished (its final state is in the store) or unknown.
+  ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
+  uint64_t sequence = 0;
+  watcher->OnEvents(SnapshotEvents(g.record, g.spec, g.tasks,
+                                   CountTasks(g.tasks), clock_.NowMs(),
+                                   sequence));
+  return watch_id;
+}
+
+void Coordinator::Unwatch(uint64_t watch_id) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(watch_id);
+}
+
+absl::StatusOr<SessionId> Coordinator::OpenSession(
+    WorkerRegistration registration, std::shared_ptr<WorkerConnection> conn) {
+  if (registration.name.empty()) {
+    return absl::InvalidArgumentError("worker registered without a name");
+  }
+  if (registration.slots <= 0 || registration.slots > 100'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker \"", registration.name, "\" registered with ",
+                     registration.slots, " slots; expected 1..100000"));
+  }
+  SessionId id;
+  {
+    absl::MutexLock lock(&mu_);
+    Effects fx;
+    auto previous = session_by_name_.find(registration.name);
+    if (previous != session_by_name_.end()) {
+      // The worker restarted (or reconnected): whatever its old session
+      // was running will never be reported on that session.
+      DropSession(previous->second,
+                  absl::StrCat("worker \"", registration.name,
+                               "\" opened a new session"),
+                  fx);
+    }
+    id = ++last_session_id_;
+    spdlog::info("worker \"{}\" connected: session {}, {} slots",
+                 registration.name, id, registration.slots);
+    session_by_name_[registration.name] = id;
+    Session& s = sessions_[id];
+    s.id = id;
+    s.registration = std::move(registration);
+    s.conn = conn;
+    s.connected_at_ms = clock_.NowMs();
+    Delivery hello;
+    hello.conn = std::move(conn);
+    hello.registered = id;
+    deliveries_.push_back(std::move(hello));
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+  return id;
+}
+
+int Coordinator::Report(SessionId session,
+                        const std::vector<AttemptOutcome>& results) {
+  int fenced = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    Effects fx;
+    for (const AttemptOutcome& r : results) {
+      auto it = attempts_.find(r.attempt_id);
+      if (it == attempts_.end() || it->second.session_id != session) {
+        // Not a running attempt of this session: it was lost, cancelled or
+        // already reported, and a newer attempt may own the task.
+        spdlog::warn("session {}: result for attempt {} refused (not a "
+                     "current attempt of this session)",
+                     session, r.attempt_id);
+        ++fenced;
+        continue;
+      }
+      GraphId graph_id = it->second.graph_id;
+      int32_t index = it->second.task_index;
+      AttemptRecord a = FinishAttempt(
+          r.attempt_id,
+          r.success ? AttemptState::kSucceeded : AttemptState::kFailed,
+          r.error);
+      a.exit_code = r.exit_code;
+      a.signal = r.signal;
+      a.timed_out = r.timed_out;
+      a.stdout_tail = r.stdout_tail;
+      a.stderr_tail = r.stderr_tail;
+      if (r.finished_at_ms > 0) a.finished_at_ms = r.finished_at_ms;
+      GraphRun& run = *graphs_.at(graph_id);
+      std::vector<TaskChange> changes;
+      if (r.success) {
+        run.Succeed(index, changes);
+      } else if (run.Fail(index, changes)) {
+        spdlog::info("graph {} task \"{}\" failed for good after {} attempts "
+                     "(attempt {}, exit code {})",
+                     graph_id, run.task(index).id, run.status(index).attempts,
+                     a.id, a.exit_code);
+      }
+      Record(run, changes, &a, fx);
+      fx.writes.attempts.push_back(std::move(a));
+    }
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+  return fenced;
+}
+
+void Coordinator::CloseSession(SessionId session) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;  // already replaced
+    Effects fx;
+    DropSession(session,
+                absl::StrCat("worker \"", it->second.registration.name,
+                             "\" disconnected"),
+                fx);
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+}
+
+AttemptRecord Coordinator::FinishAttempt(AttemptId id, AttemptState state,
+                                         const std::string& error) {
+  auto it = attempts_.find(id);
+  AttemptRecord a = std::move(it->second.record);
+  auto session = sessions_.find(it->second.session_id);
+  if (session != sessions_.end()) session->second.running.erase(id);
+  attempts_.erase(it);
+  a.state = state;
+  a.error = error;
+  a.finished_at_ms = clock_.NowMs();
+  return a;
+}
+
+void Coordinator::DropSession(SessionId session, const std::string& why,
+                              Effects& fx) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  std::vector<AttemptId> running(it->second.running.begin(),
+                                 it->second.running.end());
+  std::sort(running.begin(), running.end());
+  for (AttemptId id : running) {
+    GraphId graph_id = attempts_.at(id).graph_id;
+    int32_t index = attempts_.at(id).task_index;
+    AttemptRecord a = FinishAttempt(id, AttemptState::kLost, why);
+    GraphRun& run = *graphs_.at(graph_id);
+    spdlog::info("graph {} task \"{}\": attempt {} lost ({}), task re-queued",
+                 graph_id, run.task(index).id, id, why);
+    std::vector<TaskChange> changes;
+    run.Requeue(index, changes);
+    Record(run, changes, &a, fx);
+    fx.writes.attempts.push_back(std::move(a));
+  }
+  auto by_name = session_by_name_.find(it->second.registration.name);
+  if (by_name != session_by_name_.end() && by_name->second == session) {
+    session_by_name_.erase(by_name);
+  }
+  spdlog::info("session {} closed: {}", session, why);
+  sessions_.erase(it);
+}
+
+void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
+                         const AttemptRecord* attempt, Effects& fx) {
+  const GraphId graph_id = run.record().id;
+  const int64_t now = clock_.NowMs();
+  fx.graphs.insert(graph_id);
+  for (const TaskChange& c : changes) {
+    fx.tasks.insert({graph_id, c.index});
+    const TaskSpec& spec = run.task(c.index);
+    if (c.state == TaskState::kReady) {
+      ready_.Push(spec.labels, {spec.priority, graph_id, c.index});
+    }
+    TaskEvent& e = fx.events.emplace_back();
+    e.sequence = ++last_event_sequence_;
+    e.graph_id = graph_id;
+    e.task_index = c.index;
+    e.task_id = spec.id;
+    e.task_state = c.state;
+    if (attempt != nullptr && attempt->task_index == c.index) {
+      e.attempt_id = attempt->id;
+      e.worker = attempt->worker;
+      e.exit_code = attempt->exit_code;
+    }
+    int32_t cause = run.status(c.index).skipped_because;
+    if (c.state == TaskState::kSkipped && cause >= 0) {
+      e.skipped_because = run.task(cause).id;
+    }
+    e.counts = run.counts();
+    e.graph_state = GraphState::kRunning;
+    e.time_ms = now;
+  }
+}
+
+void Coordinator::Dispatch(Effects& fx) {
+  if (ready_.size() == 0) return;
+  const int64_t now = clock_.NowMs();
+  for (auto& [session_id, session] : sessions_) {
+    int free = session.registration.slots -
+               static_cast<int>(session.running.size());
+    while (free > 0) {
+      std::optional<ReadyEntry> entry =
+          ready_.PopFor(session.registration.labels);
+      if (!entry) break;
+      auto g = graphs_.find(entry->graph_id);
+      // Entries are removed lazily: skip those of finished graphs and of
+      // tasks no longer ready (cancelled, or already taken).
+      if (g == graphs_.end()) continue;
+      GraphRun& run = *g->second;
+      const int32_t index = entry->task_index;
+      if (run.status(index).state != TaskState::kReady) continue;
+
+      AttemptRecord a;
+      a.id = ++last_attempt_id_;
+      a.graph_id = entry->graph_id;
+      a.task_index = index;
+      a.number = run.status(index).attempts + 1;
+      a.worker = session.registration.name;
+      a.session_id = session_id;
+      a.state = AttemptState::kRunning;
+      a.started_at_ms = now;
+      std::vector<TaskChange> changes;
+      run.Start(index, a.id, changes);
+      Record(run, changes, &a, fx);
+
+      const TaskSpec& spec = run.task(index);
+      fx.assignments[session_id].push_back(
+          {a.id, a.graph_id, spec.id, spec.command, spec.env, spec.cwd,
+           spec.timeout_s});
+      session.running.insert(a.id);
+      fx.writes.attempts.push_back(a);
+      attempts_[a.id] = {a.graph_id, index, session_id, std::move(a)};
+      --free;
+    }
+    if (ready_.size() == 0) break;
+  }
+}
+
+void Coordinator::Apply(Effects& fx) {
+  for (const auto& [graph_id, index] : fx.tasks) {
+    auto g = graphs_.find(graph_id);
+    if (g == graphs_.end()) continue;
+    fx.writes.tasks.push_back({graph_id, index, g->second->status(index)});
+  }
+  std::vector<GraphId> finished;
+  for (GraphId graph_id : fx.graphs) {
+    auto g = graphs_.find(graph_id);
+    if (g == graphs_.end()) continue;
+    GraphRun& run = *g->second;
+    GraphRecord& record = run.mutable_record();
+    if (run.finished()) {
+      record.state = run.FinalState();
+      record.finished_at_ms = clock_.NowMs();
+      finished.push_back(graph_id);
+      TaskEvent& e = fx.events.emplace_back();
+      e.sequence = ++last_event_sequence_;
+      e.graph_id = graph_id;
+      e.counts = run.counts();
+      e.graph_state = record.state;
+      e.graph_finished = true;
+      e.time_ms = record.finished_at_ms;
+      spdlog::info("graph {} finished: {} ({} succeeded, {} failed, {} "
+                   "skipped, {} cancelled)",
+                   graph_id, GraphStateName(record.state), run.counts().succeeded,
+                   run.counts().failed, run.counts().skipped,
+                   run.counts().cancelled);
+    }
+    fx.writes.graphs.push_back({graph_id, record.state, record.cancel_requested,
+                                record.finished_at_ms});
+  }
+
+  absl::Status status = store_.Commit(fx.writes);
+  if (!status.ok()) {
+    // Memory already holds the change; continuing would acknowledge state
+    // the database does not have. Stop; a restart recovers from the last
+    // commit.
+    spdlog::critical("cannot commit to {}: {}; stopping", store_.path(),
+                     status.ToString());
+    std::abort();
+  }
+
+  for (auto& [session_id, cancels] : fx.cancels) {
+    auto s = sessions_.find(session_id);
+    if (s == sessions_.end()) continue;
+    Delivery d;
+    d.conn = s->second.conn;
+    d.cancels = std::move(cancels);
+    deliveries_.push_back(std::move(d));
+  }
+  for (auto& [session_id, assignments] : fx.assignments) {
+    Delivery d;
+    d.conn = sessions_.at(session_id).conn;
+    d.assignments = std::move(assignments);
+    deliveries_.push_back(std::move(d));
+  }
+  if (!fx.events.empty() && !watchers_.empty()) {
+    for (auto& [watch_id, w] : watchers_) {
+      Delivery d;
+      d.watcher = w.watcher;
+      for (const TaskEvent& e : fx.events) {
+        if (e.graph_id == w.graph_id) d.events.push_back(e);
+      }
+      if (!d.events.empty()) deliveries_.push_back(std::move(d));
+    }
+  }
+  for (GraphId graph_id : finished) {
+    graphs_.erase(graph_id);
+    absl::erase_if(watchers_, [&](const auto& entry) {
+      return entry.second.graph_id == graph_id;
+    });
+  }
+}
+
+void Coordinator::Deliver() {
+  absl::MutexLock delivering(&delivery_mu_);
+  while (true) {
+    std::vector<Delivery> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      batch.swap(deliveries_);
+    }
+    if (batch.empty()) return;
+    for (Delivery& d : batch) {
+      if (d.conn != nullptr && d.registered != 0) {
+        d.conn->OnRegistered(d.registered, options_.heartbeat_interval);
+      } else if (d.conn != nullptr) {
+        d.conn->Send(std::move(d.assignments), std::move(d.cancels));
+      }
+      if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.events));
+    }
+  }
+}
+
+}  // namespace vitte::task

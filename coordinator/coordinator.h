@@ -1,0 +1,230 @@
+// The coordinator's domain core: accepts graphs, hands ready tasks to worker
+// sessions, applies their results, and keeps the store in step. Knows
+// nothing of gRPC: the services translate requests into these calls and the
+// WorkerConnection / GraphWatcher interfaces back into stream writes.
+#ifndef VITTE_COORDINATOR_COORDINATOR_H_
+#define VITTE_COORDINATOR_COORDINATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/graph_spec.h"
+#include "coordinator/graph_run.h"
+#include "coordinator/ready_queue.h"
+#include "coordinator/store.h"
+#include "coordinator/types.h"
+
+namespace vitte::task {
+
+// The coordinator's side of one worker session. Calls come from the
+// coordinator without its lock held, in commit order; implementations must
+// not block and must not call back into the Coordinator. Must stay safe to
+// call after the session closed (then it drops what it gets).
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // First call of a session, before any Send.
+  virtual void OnRegistered(SessionId session,
+                            absl::Duration heartbeat_interval) = 0;
+  virtual void Send(std::vector<Assignment> assignments,
+                    std::vector<AttemptId> cancels) = 0;
+};
+
+// Receives the events of one graph, same rules as WorkerConnection. The last
+// batch a watcher gets ends with an event whose graph_finished is set.
+class GraphWatcher {
+ public:
+  virtual ~GraphWatcher() = default;
+  virtual void OnEvents(std::vector<TaskEvent> events) = 0;
+};
+
+struct WorkerRegistration {
+  std::string name;
+  int32_t slots = 1;
+  Labels labels;
+};
+
+struct WorkerView {
+  std::string name;
+  SessionId session_id = 0;
+  int32_t slots = 0;
+  int32_t running = 0;
+  Labels labels;
+  int64_t connected_at_ms = 0;
+};
+
+struct SubmitResult {
+  GraphId graph_id = 0;
+  bool created = false;
+};
+
+// A graph as clients see it: its record, spec, task states and attempts.
+struct GraphView {
+  GraphRecord record;
+  GraphSpec spec;
+  std::vector<TaskStatus> tasks;
+  TaskCounts counts;
+  // Per task, oldest first.
+  std::vector<std::vector<AttemptRecord>> attempts;
+};
+
+struct GraphSummaryView {
+  GraphRecord record;
+  TaskCounts counts;
+};
+
+struct CoordinatorOptions {
+  GraphLimits limits;
+  // Told to workers: how often they send a message when idle.
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+};
+
+// Thread-safe: every method may be called from any thread.
+class Coordinator {
+ public:
+  // Rebuilds the state of every unfinished graph from `store`. Attempts that
+  // were running when the previous coordinator stopped are marked lost and
+  // their tasks go back to ready. `store` and `clock` must outlive the
+  // coordinator.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
+      Store& store, Clock& clock, CoordinatorOptions options = {});
+  ~Coordinator();
+
+  // --- Clients ---
+
+  // Validates and stores a graph; durable when it returns. INVALID_ARGUMENT
+  // names what is wrong. A request_id seen before returns the earlier graph
+  // with created = false.
+  absl::StatusOr<SubmitResult> Submit(GraphSpec spec, std::string request_id);
+  // Cancels the unfinished tasks named (all of the graph's when empty);
+  // returns how many were cancelled. NOT_FOUND for an unknown graph or task.
+  absl::StatusOr<int64_t> Cancel(GraphId graph_id,
+                                 const std::vector<std::string>& task_ids);
+  absl::StatusOr<GraphView> GetGraph(GraphId graph_id, bool all_attempts);
+  absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
+  std::vector<WorkerView> ListWorkers();
+
+  // Sends `watcher` one event per task describing it now, then every change
+  // until the graph finishes. Returns a watch id for Unwatch. NOT_FOUND for
+  // an unknown graph.
+  absl::StatusOr<uint64_t> Watch(GraphId graph_id,
+                                 std::shared_ptr<GraphWatcher> watcher);
+  void Unwatch(uint64_t watch_id);
+
+  // --- Workers ---
+
+  // Opens a session. A previous session under the same name is closed first
+  // and its attempts re-queued. INVALID_ARGUMENT for a bad registration.
+  absl::StatusOr<SessionId> OpenSession(WorkerRegistration registration,
+                                        std::shared_ptr<WorkerConnection> conn);
+  // Applies results of a session. A result for an attempt that is not the
+  // task's current one, or not this session's, is refused (fenced) and
+  // changes nothing; the count of refused results is returned.
+  int Report(SessionId session, const std::vector<AttemptOutcome>& results);
+  // The session's stream ended: its running attempts are lost and their
+  // tasks go back to ready.
+  void CloseSession(SessionId session);
+
+  const CoordinatorOptions& options() const { return options_; }
+
+ private:
+  struct Session {
+    SessionId id = 0;
+    WorkerRegistration registration;
+    std::shared_ptr<WorkerConnection> conn;
+    absl::flat_hash_set<AttemptId> running;
+    int64_t connected_at_ms = 0;
+  };
+  struct AttemptRef {
+    GraphId graph_id;
+    int32_t task_index;
+    SessionId session_id;
+    AttemptRecord record;  // as started
+  };
+  struct Watcher {
+    GraphId graph_id;
+    std::shared_ptr<GraphWatcher> watcher;
+  };
+  // Everything one locked operation produces, applied at its end.
+  struct Effects {
+    StoreWrites writes;
+    // Graphs and tasks changed by the operation.
+    absl::flat_hash_set<GraphId> graphs;
+    absl::flat_hash_set<std::pair<GraphId, int32_t>> tasks;
+    std::vector<TaskEvent> events;
+    absl::flat_hash_map<SessionId, std::vector<Assignment>> assignments;
+    absl::flat_hash_map<SessionId, std::vector<AttemptId>> cancels;
+  };
+  // A call to make on a connection or watcher once mu_ is released.
+  struct Delivery {
+    std::shared_ptr<WorkerConnection> conn;
+    SessionId registered = 0;  // set: call OnRegistered
+    std::vector<Assignment> assignments;
+    std::vector<AttemptId> cancels;
+    std::shared_ptr<GraphWatcher> watcher;
+    std::vector<TaskEvent> events;
+  };
+
+  Coordinator(Store& store, Clock& clock, CoordinatorOptions options);
+  absl::Status Recover();
+
+  // Records `changes` of graph `run` into `fx` (store writes, events, and
+  // ready-queue pushes).
+  // `attempt`, when given, is described in the events of its task.
+  void Record(GraphRun& run, const std::vector<TaskChange>& changes,
+              const AttemptRecord* attempt, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends attempt `id` in `state` and removes it from its session.
+  AttemptRecord FinishAttempt(AttemptId id, AttemptState state,
+                              const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loses every attempt of `session` and forgets the session.
+  void DropSession(SessionId session, const std::string& why, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands ready tasks to sessions with free slots.
+  void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commits fx.writes, then queues fx's deliveries. A failed commit leaves
+  // memory ahead of the database, so the process stops (fail-stop) and
+  // recovers from the database on restart.
+  void Apply(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the calls queued by Apply, in order. Called without mu_.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Store& store_;
+  Clock& clock_;
+  const CoordinatorOptions options_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<GraphId, std::unique_ptr<GraphRun>> graphs_
+      ABSL_GUARDED_BY(mu_);  // unfinished graphs only
+  ReadyQueue ready_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SessionId, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, SessionId> session_by_name_
+      ABSL_GUARDED_BY(mu_);
+  // Running attempts.
+  absl::flat_hash_map<AttemptId, AttemptRef> attempts_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
+  AttemptId last_attempt_id_ ABSL_GUARDED_BY(mu_) = 0;
+  SessionId last_session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_event_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+
+  // Held while delivering, so deliveries leave in the order they were
+  // queued even when several threads finish operations at once. Acquired
+  // before mu_, never while holding it.
+  absl::Mutex delivery_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_COORDINATOR_H_

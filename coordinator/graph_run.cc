@@ -1,0 +1,107 @@
+#include "coordinator/graph_run.h"
+
+#include <utility>
+
+namespace vitte::task {
+
+GraphRun::GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
+                   std::vector<TaskStatus> tasks)
+    : record_(std::move(record)),
+      spec_(std::move(spec)),
+      dag_(std::move(dag)),
+      tasks_(std::move(tasks)),
+      unsucceeded_deps_(tasks_.size(), 0) {
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    for (int32_t d : dag_.deps(i)) {
+      if (tasks_[d].state != TaskState::kSucceeded) ++unsucceeded_deps_[i];
+    }
+    if (tasks_[i].state == TaskState::kPending && unsucceeded_deps_[i] == 0) {
+      tasks_[i].state = TaskState::kReady;
+    }
+    counts_.Add(tasks_[i].state);
+  }
+}
+
+std::vector<int32_t> GraphRun::ReadyTasks() const {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    if (tasks_[i].state == TaskState::kReady) {
+      out.push_back(static_cast<int32_t>(i));
+    }
+  }
+  return out;
+}
+
+void GraphRun::SetState(int32_t i, TaskState s, std::vector<TaskChange>& changed) {
+  counts_.Add(tasks_[i].state, -1);
+  counts_.Add(s);
+  tasks_[i].state = s;
+  changed.push_back({i, s});
+}
+
+void GraphRun::Start(int32_t i, AttemptId attempt,
+                     std::vector<TaskChange>& changed) {
+  TaskStatus& t = tasks_[i];
+  t.attempts++;
+  t.current_attempt = attempt;
+  SetState(i, TaskState::kRunning, changed);
+}
+
+void GraphRun::Succeed(int32_t i, std::vector<TaskChange>& changed) {
+  tasks_[i].current_attempt = 0;
+  SetState(i, TaskState::kSucceeded, changed);
+  for (int32_t d : dag_.dependents(i)) {
+    if (--unsucceeded_deps_[d] == 0 && tasks_[d].state == TaskState::kPending) {
+      SetState(d, TaskState::kReady, changed);
+    }
+  }
+}
+
+bool GraphRun::Fail(int32_t i, std::vector<TaskChange>& changed) {
+  TaskStatus& t = tasks_[i];
+  t.current_attempt = 0;
+  t.failures++;
+  if (t.failures < spec_.tasks[i].max_attempts) {
+    SetState(i, TaskState::kReady, changed);
+    return false;
+  }
+  SetState(i, TaskState::kFailed, changed);
+  SkipDependents(i, changed);
+  return true;
+}
+
+void GraphRun::Requeue(int32_t i, std::vector<TaskChange>& changed) {
+  tasks_[i].current_attempt = 0;
+  SetState(i, TaskState::kReady, changed);
+}
+
+AttemptId GraphRun::Cancel(int32_t i, std::vector<TaskChange>& changed) {
+  if (IsFinished(tasks_[i].state)) return 0;
+  AttemptId running = std::exchange(tasks_[i].current_attempt, 0);
+  SetState(i, TaskState::kCancelled, changed);
+  SkipDependents(i, changed);
+  return running;
+}
+
+void GraphRun::SkipDependents(int32_t root, std::vector<TaskChange>& changed) {
+  // Breadth-first, so each skipped task names the failed task it is
+  // reached from. A dependent of an unsucceeded task can only be pending, so
+  // nothing running is touched.
+  std::vector<int32_t> frontier = {root};
+  for (size_t head = 0; head < frontier.size(); ++head) {
+    for (int32_t d : dag_.dependents(frontier[head])) {
+      if (tasks_[d].state != TaskState::kPending) continue;
+      tasks_[d].skipped_because = root;
+      SetState(d, TaskState::kSkipped, changed);
+      frontier.push_back(d);
+    }
+  }
+}
+
+GraphState GraphRun::FinalState() const {
+  if (counts_.succeeded == counts_.total()) return GraphState::kSucceeded;
+  if (record_.cancel_requested) return GraphState::kCancelled;
+  return GraphState::kFailed;
+}
+
+}  // namespace vitte::task

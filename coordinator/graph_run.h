@@ -1,0 +1,82 @@
+// The in-memory state machine of one unfinished graph: task states, counts of
+// unfinished dependencies, retries and skip propagation. Pure logic: no
+// store, no clock, no locks; the Coordinator persists what it returns.
+#ifndef VITTE_COORDINATOR_GRAPH_RUN_H_
+#define VITTE_COORDINATOR_GRAPH_RUN_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "common/dag.h"
+#include "common/graph_spec.h"
+#include "coordinator/types.h"
+
+namespace vitte::task {
+
+// One task state transition, as reported to the caller.
+struct TaskChange {
+  int32_t index;
+  TaskState state;
+};
+
+// Not thread-safe; owned and locked by the Coordinator.
+class GraphRun {
+ public:
+  // `tasks` gives each task's persisted status (all pending for a new graph).
+  // Tasks pending whose deps have all succeeded become ready, and tasks left
+  // running (an attempt without result) are kept running.
+  GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
+           std::vector<TaskStatus> tasks);
+
+  const GraphRecord& record() const { return record_; }
+  GraphRecord& mutable_record() { return record_; }
+  const GraphSpec& spec() const { return spec_; }
+  const TaskSpec& task(int32_t i) const { return spec_.tasks[i]; }
+  const TaskStatus& status(int32_t i) const { return tasks_[i]; }
+  const TaskCounts& counts() const { return counts_; }
+  size_t size() const { return tasks_.size(); }
+  bool finished() const { return counts_.unfinished() == 0; }
+
+  // Tasks that are ready (in index order); used once after construction to
+  // seed the ready queue.
+  std::vector<int32_t> ReadyTasks() const;
+
+  // Every change below appends each transition it makes to `changed`, in
+  // order; the caller persists and publishes them.
+
+  // ready -> running under a new attempt.
+  void Start(int32_t i, AttemptId attempt, std::vector<TaskChange>& changed);
+  // running -> succeeded; dependents whose last dep this was become ready.
+  void Succeed(int32_t i, std::vector<TaskChange>& changed);
+  // running -> ready while attempts remain, else failed, and then every
+  // transitive dependent is skipped. Returns true when the task failed for
+  // good.
+  bool Fail(int32_t i, std::vector<TaskChange>& changed);
+  // running -> ready: the attempt was lost through no fault of the task.
+  void Requeue(int32_t i, std::vector<TaskChange>& changed);
+  // Any unfinished task -> cancelled, its transitive dependents skipped.
+  // Returns the attempt that was running, or 0.
+  AttemptId Cancel(int32_t i, std::vector<TaskChange>& changed);
+
+  // The graph's final state, valid once finished().
+  GraphState FinalState() const;
+
+ private:
+  void SetState(int32_t i, TaskState s, std::vector<TaskChange>& changed);
+  // Marks every unfinished transitive dependent of `root` skipped, naming
+  // `root` as the cause.
+  void SkipDependents(int32_t root, std::vector<TaskChange>& changed);
+
+  GraphRecord record_;
+  GraphSpec spec_;
+  Dag dag_;
+  std::vector<TaskStatus> tasks_;
+  // unsucceeded_deps_[i]: deps of task i not yet succeeded. A pending task
+  // becomes ready when this reaches 0.
+  std::vector<int32_t> unsucceeded_deps_;
+  TaskCounts counts_;
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_GRAPH_RUN_H_

@@ -1,0 +1,62 @@
+// Ready tasks of every graph, handed out highest priority first, then in
+// submission order, to workers whose labels satisfy the task's.
+#ifndef VITTE_COORDINATOR_READY_QUEUE_H_
+#define VITTE_COORDINATOR_READY_QUEUE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "coordinator/types.h"
+
+namespace vitte::task {
+
+using Labels = std::map<std::string, std::string>;
+
+// True when `worker` carries every label of `required` with the same value.
+bool LabelsMatch(const Labels& required, const Labels& worker);
+
+struct ReadyEntry {
+  int32_t priority = 0;
+  GraphId graph_id = 0;
+  int32_t task_index = 0;
+};
+
+// Tasks are grouped by the exact label set they require, one heap per set,
+// so picking for a worker costs O(distinct label sets + log n), not O(n).
+// Entries are removed lazily: the caller re-checks that a popped task is
+// still ready. Not thread-safe; owned and locked by the Coordinator.
+class ReadyQueue {
+ public:
+  void Push(const Labels& required, ReadyEntry entry);
+  // Removes and returns the best entry that a worker with `worker_labels`
+  // may run, or nothing.
+  std::optional<ReadyEntry> PopFor(const Labels& worker_labels);
+  size_t size() const { return size_; }
+
+ private:
+  // Orders a heap so that top() is the highest priority, then the earliest
+  // graph, then the earliest task.
+  struct Later {
+    bool operator()(const ReadyEntry& a, const ReadyEntry& b) const {
+      if (a.priority != b.priority) return a.priority < b.priority;
+      if (a.graph_id != b.graph_id) return a.graph_id > b.graph_id;
+      return a.task_index > b.task_index;
+    }
+  };
+  struct Bucket {
+    Labels required;
+    std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, Later> heap;
+  };
+  // Keyed by an encoding of the label set; most graphs use one or two.
+  absl::flat_hash_map<std::string, Bucket> buckets_;
+  size_t size_ = 0;
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_READY_QUEUE_H_

@@ -1,0 +1,540 @@
+#include "coordinator/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/codec.h"
+#include "common/status_macros.h"
+
+namespace vitte::task {
+namespace {
+
+// Schema migrations, applied in order at open. Entry i takes user_version i
+// to i + 1. Append only: a released entry never changes.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: initial schema.
+    R"sql(
+CREATE TABLE graphs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  request_id TEXT UNIQUE,
+  state INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE tasks (
+  graph_id INTEGER NOT NULL REFERENCES graphs(id),
+  idx INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  command BLOB NOT NULL,
+  deps BLOB NOT NULL,
+  env BLOB NOT NULL,
+  cwd TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  timeout_s INTEGER NOT NULL,
+  labels BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  skipped_because INTEGER NOT NULL DEFAULT -1,
+  current_attempt INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (graph_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY,
+  graph_id INTEGER NOT NULL,
+  task_idx INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  worker TEXT NOT NULL,
+  session_id INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT -1,
+  signal INTEGER NOT NULL DEFAULT 0,
+  timed_out INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  stdout_tail BLOB NOT NULL DEFAULT x'',
+  stderr_tail BLOB NOT NULL DEFAULT x''
+);
+CREATE INDEX attempts_by_task ON attempts (graph_id, task_idx, number);
+CREATE INDEX attempts_running ON attempts (state) WHERE state = 1;
+CREATE INDEX graphs_running ON graphs (state) WHERE state = 1;
+)sql",
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+
+constexpr char kTaskColumns[] =
+    "idx, task_id, command, deps, env, cwd, priority, max_attempts, "
+    "timeout_s, labels, state, attempts, failures, skipped_because, "
+    "current_attempt";
+constexpr char kAttemptColumns[] =
+    "id, graph_id, task_idx, number, worker, session_id, state, started_ms, "
+    "finished_ms, exit_code, signal, timed_out, error, stdout_tail, "
+    "stderr_tail";
+constexpr char kGraphColumns[] =
+    "id, name, COALESCE(request_id, ''), state, cancel_requested, "
+    "created_ms, finished_ms";
+
+absl::Status ConfigureConnection(sql::Database& db, StoreOptions options) {
+  // A reader waits briefly for a writer's checkpoint instead of failing.
+  RETURN_IF_ERROR(db.Execute("PRAGMA busy_timeout = 5000"));
+  RETURN_IF_ERROR(db.Execute("PRAGMA foreign_keys = ON"));
+  return db.Execute(options.synchronous_full ? "PRAGMA synchronous = FULL"
+                                             : "PRAGMA synchronous = NORMAL");
+}
+
+GraphRecord ReadGraphRow(const sql::Statement& s) {
+  GraphRecord r;
+  r.id = s.ColumnInt(0);
+  r.name = s.ColumnText(1);
+  r.request_id = s.ColumnText(2);
+  r.state = static_cast<GraphState>(s.ColumnInt(3));
+  r.cancel_requested = s.ColumnInt(4) != 0;
+  r.created_at_ms = s.ColumnInt(5);
+  r.finished_at_ms = s.ColumnInt(6);
+  return r;
+}
+
+AttemptRecord ReadAttemptRow(const sql::Statement& s) {
+  AttemptRecord a;
+  a.id = s.ColumnInt(0);
+  a.graph_id = s.ColumnInt(1);
+  a.task_index = static_cast<int32_t>(s.ColumnInt(2));
+  a.number = static_cast<int32_t>(s.ColumnInt(3));
+  a.worker = s.ColumnText(4);
+  a.session_id = s.ColumnInt(5);
+  a.state = static_cast<AttemptState>(s.ColumnInt(6));
+  a.started_at_ms = s.ColumnInt(7);
+  a.finished_at_ms = s.ColumnInt(8);
+  a.exit_code = static_cast<int32_t>(s.ColumnInt(9));
+  a.signal = static_cast<int32_t>(s.ColumnInt(10));
+  a.timed_out = s.ColumnInt(11) != 0;
+  a.error = s.ColumnText(12);
+  a.stdout_tail = s.ColumnBlob(13);
+  a.stderr_tail = s.ColumnBlob(14);
+  return a;
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> CollectAttempts(sql::Statement& s) {
+  std::vector<AttemptRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadAttemptRow(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Statements of the write connection, prepared once.
+struct Store::Statements {
+  sql::Statement insert_graph;
+  sql::Statement insert_task;
+  sql::Statement update_task;
+  sql::Statement upsert_attempt;
+  sql::Statement update_graph;
+};
+
+Store::Store(std::string path, int lock_fd)
+    : path_(std::move(path)), lock_fd_(lock_fd) {}
+
+Store::~Store() {
+  {
+    absl::MutexLock w(&write_mu_);
+    write_stmts_.reset();
+    writer_.reset();
+  }
+  {
+    absl::MutexLock r(&read_mu_);
+    reader_.reset();
+  }
+  close(lock_fd_);  // releases the flock
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
+                                                   StoreOptions options) {
+  // SQLite's own locks do not stop a second daemon from opening the file and
+  // scheduling the same graphs; an exclusive flock on a side file does, and
+  // is released by the kernel if the holder dies.
+  std::string lock_path = path + ".lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot open lock file \"", lock_path, "\": ", std::strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database \"", path, "\" is in use by another vitte-taskd"));
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "cannot lock \"", lock_path, "\": ", std::strerror(err)));
+  }
+  std::unique_ptr<Store> store(new Store(path, fd));
+  RETURN_IF_ERROR(store->Init(options));
+  return store;
+}
+
+absl::Status Store::Init(StoreOptions options) {
+  absl::MutexLock w(&write_mu_);
+  ASSIGN_OR_RETURN(writer_, sql::Database::Open(path_));
+  sql::Database& db = *writer_;
+  // Reading the schema version also tells a non-database file apart.
+  absl::StatusOr<int64_t> version = db.QueryInt("PRAGMA user_version");
+  if (!version.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "\"", path_, "\" is not a vitte-task database: ",
+        version.status().message()));
+  }
+  if (*version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database \"", path_, "\" has schema version ", *version,
+        ", newer than this vitte-taskd understands (", kSchemaVersion,
+        "); upgrade vitte-taskd"));
+  }
+  ASSIGN_OR_RETURN(std::string mode,
+                   [&]() -> absl::StatusOr<std::string> {
+                     ASSIGN_OR_RETURN(auto s,
+                                      db.Prepare("PRAGMA journal_mode = WAL"));
+                     ASSIGN_OR_RETURN(bool row, s.Step());
+                     return row ? s.ColumnText(0) : std::string();
+                   }());
+  if (mode != "wal") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot put \"", path_, "\" in WAL mode (got \"", mode, "\")"));
+  }
+  RETURN_IF_ERROR(ConfigureConnection(db, options));
+  for (int64_t v = *version; v < kSchemaVersion; ++v) {
+    sql::Transaction txn(db);
+    RETURN_IF_ERROR(txn.begin_status());
+    RETURN_IF_ERROR(db.Execute(kMigrations[v]));
+    RETURN_IF_ERROR(db.Execute(absl::StrCat("PRAGMA user_version = ", v + 1)));
+    RETURN_IF_ERROR(txn.Commit());
+  }
+
+  auto stmts = std::make_unique<Statements>();
+  ASSIGN_OR_RETURN(stmts->insert_graph,
+                   db.Prepare("INSERT INTO graphs (name, request_id, state, "
+                              "created_ms) VALUES (?1, ?2, ?3, ?4)"));
+  ASSIGN_OR_RETURN(stmts->insert_task,
+                   db.Prepare(absl::StrCat(
+                       "INSERT INTO tasks (graph_id, ", kTaskColumns,
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                       "?11, ?12, ?13, ?14, ?15, ?16)")));
+  ASSIGN_OR_RETURN(
+      stmts->update_task,
+      db.Prepare("UPDATE tasks SET state = ?3, attempts = ?4, failures = ?5, "
+                 "skipped_because = ?6, current_attempt = ?7 "
+                 "WHERE graph_id = ?1 AND idx = ?2"));
+  ASSIGN_OR_RETURN(stmts->upsert_attempt,
+                   db.Prepare(absl::StrCat(
+                       "INSERT OR REPLACE INTO attempts (", kAttemptColumns,
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                       "?11, ?12, ?13, ?14, ?15)")));
+  ASSIGN_OR_RETURN(stmts->update_graph,
+                   db.Prepare("UPDATE graphs SET state = ?2, "
+                              "cancel_requested = ?3, finished_ms = ?4 "
+                              "WHERE id = ?1"));
+  write_stmts_ = std::move(stmts);
+
+  absl::MutexLock r(&read_mu_);
+  ASSIGN_OR_RETURN(reader_, sql::Database::Open(path_));
+  return ConfigureConnection(*reader_, options);
+}
+
+absl::StatusOr<GraphId> Store::InsertGraph(
+    const GraphRecord& record, const GraphSpec& spec, const Dag& dag,
+    const std::vector<TaskStatus>& initial) {
+  absl::MutexLock w(&write_mu_);
+  sql::Database& db = *writer_;
+  Statements& st = *write_stmts_;
+  sql::Transaction txn(db);
+  RETURN_IF_ERROR(txn.begin_status());
+  // Checked inside the transaction, so two racing submits with one request
+  // id cannot both insert.
+  if (!record.request_id.empty()) {
+    ASSIGN_OR_RETURN(auto find, db.Prepare("SELECT id FROM graphs WHERE "
+                                           "request_id = ?1"));
+    find.Bind(1, record.request_id);
+    ASSIGN_OR_RETURN(bool row, find.Step());
+    if (row) return absl::AlreadyExistsError(absl::StrCat(find.ColumnInt(0)));
+  }
+  st.insert_graph.Bind(1, record.name);
+  if (record.request_id.empty()) {
+    st.insert_graph.BindNull(2);
+  } else {
+    st.insert_graph.Bind(2, record.request_id);
+  }
+  st.insert_graph.Bind(3, static_cast<int64_t>(record.state))
+      .Bind(4, record.created_at_ms);
+  RETURN_IF_ERROR(st.insert_graph.Run());
+  GraphId id = db.LastInsertRowId();
+
+  sql::Statement& ins = st.insert_task;
+  for (size_t i = 0; i < spec.tasks.size(); ++i) {
+    const TaskSpec& t = spec.tasks[i];
+    const TaskStatus& s = initial[i];
+    ins.Bind(1, id)
+        .Bind(2, static_cast<int64_t>(i))
+        .Bind(3, t.id)
+        .BindBlob(4, codec::EncodeStrings(t.command))
+        .BindBlob(5, codec::EncodeInts(dag.deps(i)))
+        .BindBlob(6, codec::EncodeMap(t.env))
+        .Bind(7, t.cwd)
+        .Bind(8, int64_t{t.priority})
+        .Bind(9, int64_t{t.max_attempts})
+        .Bind(10, t.timeout_s)
+        .BindBlob(11, codec::EncodeMap(t.labels))
+        .Bind(12, static_cast<int64_t>(s.state))
+        .Bind(13, int64_t{s.attempts})
+        .Bind(14, int64_t{s.failures})
+        .Bind(15, int64_t{s.skipped_because})
+        .Bind(16, static_cast<int64_t>(s.current_attempt));
+    RETURN_IF_ERROR(ins.Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return id;
+}
+
+absl::Status Store::Commit(const StoreWrites& writes) {
+  if (writes.empty()) return absl::OkStatus();
+  absl::MutexLock w(&write_mu_);
+  Statements& st = *write_stmts_;
+  sql::Transaction txn(*writer_);
+  RETURN_IF_ERROR(txn.begin_status());
+  for (const AttemptRecord& a : writes.attempts) {
+    st.upsert_attempt.Bind(1, static_cast<int64_t>(a.id))
+        .Bind(2, a.graph_id)
+        .Bind(3, int64_t{a.task_index})
+        .Bind(4, int64_t{a.number})
+        .Bind(5, a.worker)
+        .Bind(6, static_cast<int64_t>(a.session_id))
+        .Bind(7, static_cast<int64_t>(a.state))
+        .Bind(8, a.started_at_ms)
+        .Bind(9, a.finished_at_ms)
+        .Bind(10, int64_t{a.exit_code})
+        .Bind(11, int64_t{a.signal})
+        .Bind(12, int64_t{a.timed_out})
+        .Bind(13, a.error)
+        .BindBlob(14, a.stdout_tail)
+        .BindBlob(15, a.stderr_tail);
+    RETURN_IF_ERROR(st.upsert_attempt.Run());
+  }
+  for (const auto& t : writes.tasks) {
+    st.update_task.Bind(1, t.graph_id)
+        .Bind(2, int64_t{t.task_index})
+        .Bind(3, static_cast<int64_t>(t.status.state))
+        .Bind(4, int64_t{t.status.attempts})
+        .Bind(5, int64_t{t.status.failures})
+        .Bind(6, int64_t{t.status.skipped_because})
+        .Bind(7, static_cast<int64_t>(t.status.current_attempt));
+    RETURN_IF_ERROR(st.update_task.Run());
+  }
+  for (const auto& g : writes.graphs) {
+    st.update_graph.Bind(1, g.graph_id)
+        .Bind(2, static_cast<int64_t>(g.state))
+        .Bind(3, int64_t{g.cancel_requested})
+        .Bind(4, g.finished_at_ms);
+    RETURN_IF_ERROR(st.update_graph.Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<GraphId> Store::FindByRequestId(const std::string& request_id) {
+  absl::MutexLock r(&read_mu_);
+  ASSIGN_OR_RETURN(auto s,
+                   reader_->Prepare("SELECT id FROM graphs WHERE request_id = ?1"));
+  s.Bind(1, request_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("no graph with request id \"", request_id, "\""));
+  }
+  return s.ColumnInt(0);
+}
+
+absl::StatusOr<StoredGraph> Store::ReadGraphLocked(sql::Database& db,
+                                                   GraphId id) {
+  StoredGraph g;
+  {
+    ASSIGN_OR_RETURN(auto s, db.Prepare(absl::StrCat(
+                                 "SELECT ", kGraphColumns,
+                                 " FROM graphs WHERE id = ?1")));
+    s.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return absl::NotFoundError(absl::StrCat("unknown graph \"", id, "\""));
+    }
+    g.record = ReadGraphRow(s);
+    g.spec.name = g.record.name;
+  }
+  ASSIGN_OR_RETURN(auto s, db.Prepare(absl::StrCat(
+                               "SELECT ", kTaskColumns,
+                               " FROM tasks WHERE graph_id = ?1 ORDER BY idx")));
+  s.Bind(1, id);
+  std::vector<std::vector<int32_t>> dep_indices;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    TaskSpec& t = g.spec.tasks.emplace_back();
+    t.id = s.ColumnText(1);
+    ASSIGN_OR_RETURN(t.command, codec::DecodeStrings(s.ColumnBlob(2)));
+    ASSIGN_OR_RETURN(dep_indices.emplace_back(),
+                     codec::DecodeInts(s.ColumnBlob(3)));
+    ASSIGN_OR_RETURN(t.env, codec::DecodeMap(s.ColumnBlob(4)));
+    t.cwd = s.ColumnText(5);
+    t.priority = static_cast<int32_t>(s.ColumnInt(6));
+    t.max_attempts = static_cast<int32_t>(s.ColumnInt(7));
+    t.timeout_s = s.ColumnInt(8);
+    ASSIGN_OR_RETURN(t.labels, codec::DecodeMap(s.ColumnBlob(9)));
+    TaskStatus& status = g.tasks.emplace_back();
+    status.state = static_cast<TaskState>(s.ColumnInt(10));
+    status.attempts = static_cast<int32_t>(s.ColumnInt(11));
+    status.failures = static_cast<int32_t>(s.ColumnInt(12));
+    status.skipped_because = static_cast<int32_t>(s.ColumnInt(13));
+    status.current_attempt = s.ColumnInt(14);
+  }
+  const size_t n = g.spec.tasks.size();
+  for (size_t i = 0; i < n; ++i) {
+    for (int32_t d : dep_indices[i]) {
+      if (d < 0 || static_cast<size_t>(d) >= n) {
+        return absl::DataLossError(absl::StrCat(
+            "graph ", id, ": task \"", g.spec.tasks[i].id,
+            "\" has a dependency index out of range"));
+      }
+      g.spec.tasks[i].deps.push_back(g.spec.tasks[d].id);
+    }
+  }
+  absl::StatusOr<Dag> dag = Dag::Build(
+      n, [&](size_t i) -> const std::string& { return g.spec.tasks[i].id; },
+      [&](size_t i) -> const std::vector<std::string>& {
+        return g.spec.tasks[i].deps;
+      });
+  if (!dag.ok()) {
+    return absl::DataLossError(absl::StrCat("graph ", id, " in \"", path_,
+                                            "\": ", dag.status().message()));
+  }
+  g.dag = *std::move(dag);
+  return g;
+}
+
+absl::Status Store::ForEachRunningGraph(
+    absl::FunctionRef<absl::Status(StoredGraph)> fn) {
+  absl::MutexLock w(&write_mu_);
+  std::vector<GraphId> ids;
+  {
+    ASSIGN_OR_RETURN(auto s, writer_->Prepare(
+                                 "SELECT id FROM graphs WHERE state = 1 "
+                                 "ORDER BY id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      ids.push_back(s.ColumnInt(0));
+    }
+  }
+  for (GraphId id : ids) {
+    ASSIGN_OR_RETURN(StoredGraph g, ReadGraphLocked(*writer_, id));
+    RETURN_IF_ERROR(fn(std::move(g)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> Store::RunningAttempts() {
+  absl::MutexLock w(&write_mu_);
+  ASSIGN_OR_RETURN(auto s, writer_->Prepare(absl::StrCat(
+                               "SELECT ", kAttemptColumns,
+                               " FROM attempts WHERE state = 1 ORDER BY id")));
+  return CollectAttempts(s);
+}
+
+absl::StatusOr<AttemptId> Store::MaxAttemptId() {
+  absl::MutexLock w(&write_mu_);
+  return writer_->QueryInt("SELECT COALESCE(MAX(id), 0) FROM attempts");
+}
+
+absl::StatusOr<StoredGraph> Store::ReadGraph(GraphId id) {
+  absl::MutexLock r(&read_mu_);
+  // One read transaction, so tasks and graph row come from the same commit.
+  RETURN_IF_ERROR(reader_->Execute("BEGIN"));
+  absl::StatusOr<StoredGraph> g = ReadGraphLocked(*reader_, id);
+  (void)reader_->Execute("COMMIT");  // read-only: nothing to lose
+  return g;
+}
+
+absl::StatusOr<GraphRecord> Store::ReadGraphRecord(GraphId id) {
+  absl::MutexLock r(&read_mu_);
+  ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
+                               "SELECT ", kGraphColumns,
+                               " FROM graphs WHERE id = ?1")));
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    return absl::NotFoundError(absl::StrCat("unknown graph \"", id, "\""));
+  }
+  return ReadGraphRow(s);
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttempts(GraphId id,
+                                                               bool all) {
+  absl::MutexLock r(&read_mu_);
+  std::string sql = absl::StrCat("SELECT ", kAttemptColumns,
+                                 " FROM attempts a WHERE graph_id = ?1");
+  if (!all) {
+    absl::StrAppend(&sql,
+                    " AND number = (SELECT MAX(number) FROM attempts b WHERE "
+                    "b.graph_id = a.graph_id AND b.task_idx = a.task_idx)");
+  }
+  absl::StrAppend(&sql, " ORDER BY task_idx, number");
+  ASSIGN_OR_RETURN(auto s, reader_->Prepare(sql));
+  s.Bind(1, id);
+  return CollectAttempts(s);
+}
+
+absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
+Store::ListGraphs(int limit) {
+  absl::MutexLock r(&read_mu_);
+  RETURN_IF_ERROR(reader_->Execute("BEGIN"));
+  auto result = [&]() -> absl::StatusOr<
+                          std::vector<std::pair<GraphRecord, TaskCounts>>> {
+    std::vector<std::pair<GraphRecord, TaskCounts>> out;
+    ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
+                                 "SELECT ", kGraphColumns,
+                                 " FROM graphs ORDER BY id DESC LIMIT ?1")));
+    s.Bind(1, int64_t{limit});
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.emplace_back(ReadGraphRow(s), TaskCounts{});
+    }
+    ASSIGN_OR_RETURN(auto counts,
+                     reader_->Prepare("SELECT state, COUNT(*) FROM tasks "
+                                      "WHERE graph_id = ?1 GROUP BY state"));
+    for (auto& [record, c] : out) {
+      counts.Bind(1, record.id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, counts.Step());
+        if (!row) break;
+        c.Add(static_cast<TaskState>(counts.ColumnInt(0)), counts.ColumnInt(1));
+      }
+      counts.Reset();
+    }
+    return out;
+  }();
+  (void)reader_->Execute("COMMIT");
+  return result;
+}
+
+}  // namespace vitte::task

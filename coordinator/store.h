@@ -1,0 +1,137 @@
+// Durable state of the coordinator in one SQLite file: graphs, their tasks
+// and every attempt. The coordinator decides what changes together and hands
+// the store a StoreWrites batch, which commits in one transaction.
+#ifndef VITTE_COORDINATOR_STORE_H_
+#define VITTE_COORDINATOR_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/dag.h"
+#include "common/sqlite.h"
+#include "coordinator/types.h"
+
+namespace vitte::task {
+
+struct StoreOptions {
+  // PRAGMA synchronous: FULL makes every commit survive power loss; NORMAL
+  // (in WAL mode) survives a process crash but may lose the last commits on
+  // power loss.
+  bool synchronous_full = true;
+};
+
+// A batch of changes that commit together.
+struct StoreWrites {
+  struct TaskUpdate {
+    GraphId graph_id;
+    int32_t task_index;
+    TaskStatus status;
+  };
+  struct GraphUpdate {
+    GraphId graph_id;
+    GraphState state;
+    bool cancel_requested;
+    int64_t finished_at_ms;
+  };
+  std::vector<TaskUpdate> tasks;
+  // Inserted, or replaced when the id exists (a finished attempt).
+  std::vector<AttemptRecord> attempts;
+  std::vector<GraphUpdate> graphs;
+
+  bool empty() const {
+    return tasks.empty() && attempts.empty() && graphs.empty();
+  }
+  void Clear() {
+    tasks.clear();
+    attempts.clear();
+    graphs.clear();
+  }
+};
+
+// A graph as loaded from the store.
+struct StoredGraph {
+  GraphRecord record;
+  GraphSpec spec;
+  Dag dag;
+  std::vector<TaskStatus> tasks;  // parallel to spec.tasks
+};
+
+// Thread-safe. Writes are serialised on one connection; reads use a second
+// connection, so they see the last commit and never block writers (WAL).
+class Store {
+ public:
+  // Opens or creates the database at `path` with the current schema,
+  // upgrading an older one. FAILED_PRECONDITION when another process holds
+  // the file or the file comes from a newer vitte-task; DATA_LOSS when it is
+  // not a vitte-task database.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                      StoreOptions options = {});
+  ~Store();
+
+  // Schema version this build writes.
+  static constexpr int kSchemaVersion = 1;
+
+  // Stores a new graph with every task in `initial` state; returns its id.
+  // With a non-empty record.request_id that already names a graph, stores
+  // nothing and returns ALREADY_EXISTS whose message is the existing id.
+  absl::StatusOr<GraphId> InsertGraph(const GraphRecord& record,
+                                      const GraphSpec& spec, const Dag& dag,
+                                      const std::vector<TaskStatus>& initial);
+
+  // Commits `writes` in one transaction.
+  absl::Status Commit(const StoreWrites& writes);
+
+  // The graph created with `request_id`, if any.
+  absl::StatusOr<GraphId> FindByRequestId(const std::string& request_id);
+
+  // Calls `fn` for every graph still running, oldest first, with its full
+  // spec and task states (used once, at start-up).
+  absl::Status ForEachRunningGraph(absl::FunctionRef<absl::Status(StoredGraph)> fn);
+
+  // Every attempt still in state running, across graphs.
+  absl::StatusOr<std::vector<AttemptRecord>> RunningAttempts();
+
+  // Largest attempt id ever stored (0 if none).
+  absl::StatusOr<AttemptId> MaxAttemptId();
+
+  // --- Reads for clients (second connection) ---
+
+  // NOT_FOUND names the id.
+  absl::StatusOr<StoredGraph> ReadGraph(GraphId id);
+  absl::StatusOr<GraphRecord> ReadGraphRecord(GraphId id);
+  // Attempts of one graph ordered by task then number. `all` = false keeps
+  // only the last attempt of each task.
+  absl::StatusOr<std::vector<AttemptRecord>> ReadAttempts(GraphId id, bool all);
+  // Most recent first, with task counts.
+  absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> ListGraphs(
+      int limit);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Statements;
+  Store(std::string path, int lock_fd);
+  absl::Status Init(StoreOptions options);
+  absl::StatusOr<StoredGraph> ReadGraphLocked(sql::Database& db, GraphId id);
+
+  const std::string path_;
+  const int lock_fd_;  // flock()ed for the life of the store
+
+  absl::Mutex write_mu_;
+  std::unique_ptr<sql::Database> writer_ ABSL_GUARDED_BY(write_mu_);
+  std::unique_ptr<Statements> write_stmts_ ABSL_GUARDED_BY(write_mu_);
+
+  absl::Mutex read_mu_;
+  std::unique_ptr<sql::Database> reader_ ABSL_GUARDED_BY(read_mu_);
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_STORE_H_
