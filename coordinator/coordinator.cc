@@ -406,6 +406,7 @@ int Coordinator::Report(SessionId session,
 void Coordinator::CloseSession(SessionId session) {
   {
     absl::MutexLock lock(&mu_);
+    if (shutting_down_) return;
     auto it = sessions_.find(session);
     if (it == sessions_.end()) return;  // already replaced
     Effects fx;
@@ -417,6 +418,11 @@ void Coordinator::CloseSession(SessionId session) {
     Apply(fx);
   }
   Deliver();
+}
+
+void Coordinator::BeginShutdown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
 }
 
 AttemptRecord Coordinator::FinishAttempt(AttemptId id, AttemptState state,

@@ -134,6 +134,11 @@ class Coordinator {
   // tasks go back to ready.
   void CloseSession(SessionId session);
 
+  // From now on a closing session leaves its attempts running in the store,
+  // so that after a restart their workers can still report them. Called
+  // before the server stops, since stopping ends every stream.
+  void BeginShutdown();
+
   const CoordinatorOptions& options() const { return options_; }
 
  private:
@@ -218,6 +223,7 @@ class Coordinator {
   uint64_t last_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_event_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
   // Held while delivering, so deliveries leave in the order they were
   // queued even when several threads finish operations at once. Acquired

@@ -1,0 +1,317 @@
+#include "client/cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/cli_output.h"
+#include "client/client.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "coordinator/server.h"
+#include "worker/process_runner.h"
+#include "worker/session.h"
+#include "worker/worker.h"
+
+namespace vitte::task {
+namespace {
+
+constexpr char kUsage[] =
+    "vitte-task: submit and follow task graphs on a vitte-task coordinator.\n"
+    "\n"
+    "Usage: vitte-task COMMAND [ARGS] [FLAGS]\n"
+    "\n"
+    "Commands:\n"
+    "  submit FILE.json [--wait]   submit a DAG file; prints the graph id\n"
+    "  status GRAPH_ID             state of every task of a graph\n"
+    "  watch GRAPH_ID              follow a graph until it finishes\n"
+    "  list                        recent graphs\n"
+    "  cancel GRAPH_ID [TASK...]   cancel a graph, or some of its tasks\n"
+    "  workers                     connected workers\n"
+    "  run FILE.json [--jobs N] [--db PATH]\n"
+    "                              run a DAG file on this machine, no daemon\n"
+    "\n"
+    "The coordinator is --coordinator, else $VITTE_COORDINATOR, else "
+    "127.0.0.1:7070.";
+
+// Everything the flags can say; each command reads what concerns it.
+struct Options {
+  std::string coordinator;
+  bool wait = false;
+  std::string request_id;
+  std::string output = "text";
+  int64_t jobs = 0;
+  std::string db;
+  int64_t limit = 20;
+  bool attempts = false;
+  std::string log_level = "warn";
+};
+
+int Fail(const absl::Status& status) {
+  std::cerr << "vitte-task: " << status.message() << "\n";
+  return 1;
+}
+
+int Usage(absl::string_view message) {
+  std::cerr << "vitte-task: " << message << "\n(see vitte-task --help)\n";
+  return 2;
+}
+
+// Follows a graph to its end, telling progress on stderr; then prints what
+// failed. 0 only if every task succeeded.
+int FollowGraph(Client& client, const std::string& graph_id) {
+  absl::StatusOr<v1::GraphState> state =
+      client.Watch(graph_id, [](const v1::GraphEvent& e) {
+        std::string line = ProgressLine(e);
+        if (!line.empty()) std::cerr << line << std::endl;
+      });
+  if (!state.ok()) return Fail(state.status());
+  absl::StatusOr<v1::Graph> graph = client.GetGraph(graph_id);
+  if (!graph.ok()) return Fail(graph.status());
+  const v1::TaskCounts& c = graph->summary().counts();
+  std::cerr << "graph " << graph_id << " " << StateName(*state) << ": "
+            << c.succeeded() << "/" << c.total() << " tasks succeeded\n";
+  if (*state == v1::GRAPH_STATE_SUCCEEDED) return 0;
+  PrintFailures(std::cerr, *graph);
+  return 1;
+}
+
+int Submit(Client& client, const std::vector<std::string>& args,
+           const Options& o) {
+  if (args.size() != 1) return Usage("submit takes one DAG file");
+  absl::StatusOr<v1::GraphSpec> spec = ReadGraphFile(args[0]);
+  if (!spec.ok()) return Fail(spec.status());
+  auto submitted = client.Submit(*spec, o.request_id);
+  if (!submitted.ok()) return Fail(submitted.status());
+  std::cout << submitted->graph_id() << std::endl;
+  if (!submitted->created()) {
+    std::cerr << "request id \"" << o.request_id << "\" matched graph "
+              << submitted->graph_id() << ", which was submitted before\n";
+  }
+  return o.wait ? FollowGraph(client, submitted->graph_id()) : 0;
+}
+
+int Status(Client& client, const std::vector<std::string>& args,
+           const Options& o) {
+  if (args.size() != 1) return Usage("status takes one graph id");
+  auto graph = client.GetGraph(args[0], o.attempts);
+  if (!graph.ok()) return Fail(graph.status());
+  if (o.output == "json") {
+    std::cout << ToJson(*graph);
+  } else {
+    PrintGraphStatus(std::cout, *graph);
+  }
+  return 0;
+}
+
+int List(Client& client, const std::vector<std::string>& args,
+         const Options& o) {
+  if (!args.empty()) return Usage("list takes no argument");
+  auto graphs = client.ListGraphs(static_cast<int>(o.limit));
+  if (!graphs.ok()) return Fail(graphs.status());
+  if (o.output == "json") {
+    v1::ListGraphsResponse all;
+    for (auto& g : *graphs) *all.add_graphs() = std::move(g);
+    std::cout << ToJson(all);
+  } else {
+    PrintGraphList(std::cout, *graphs);
+  }
+  return 0;
+}
+
+int Workers(Client& client, const std::vector<std::string>& args,
+            const Options& o) {
+  if (!args.empty()) return Usage("workers takes no argument");
+  auto workers = client.ListWorkers();
+  if (!workers.ok()) return Fail(workers.status());
+  if (o.output == "json") {
+    v1::ListWorkersResponse all;
+    for (auto& w : *workers) *all.add_workers() = std::move(w);
+    std::cout << ToJson(all);
+  } else {
+    PrintWorkers(std::cout, *workers);
+  }
+  return 0;
+}
+
+int Cancel(Client& client, const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("cancel takes a graph id and optional task ids");
+  auto cancelled = client.Cancel(
+      args[0], std::vector<std::string>(args.begin() + 1, args.end()));
+  if (!cancelled.ok()) return Fail(cancelled.status());
+  std::cout << "cancelled " << *cancelled << " task(s) of graph " << args[0]
+            << "\n";
+  return 0;
+}
+
+// FNV-1a: a stable digest of the DAG file, so that `run` finds the graph of
+// an interrupted run of the same file in the same database.
+uint64_t Fingerprint(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+int Run(const std::vector<std::string>& args, const Options& o) {
+  if (args.size() != 1) return Usage("run takes one DAG file");
+  std::ifstream in(args[0], std::ios::binary);
+  if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot open \"", args[0], "\"")));
+  std::stringstream content;
+  content << in.rdbuf();
+  absl::StatusOr<v1::GraphSpec> spec = ParseGraphJson(content.str());
+  if (!spec.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(args[0], ": ", spec.status().message())));
+  }
+  int64_t jobs = o.jobs > 0 ? o.jobs : std::thread::hardware_concurrency();
+  if (jobs <= 0 || jobs > 100'000) return Usage("--jobs must be in 1..100000");
+
+  // Without --db the run lives in a scratch database and cannot resume.
+  std::string db = o.db;
+  std::string scratch;
+  if (db.empty()) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "vitte-run-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return Fail(absl::InternalError("cannot create a temporary directory"));
+    }
+    scratch = pattern;
+    db = scratch + "/run.db";
+  }
+
+  // Ctrl-C must not leave task processes behind: take the signal on a
+  // thread of ours and tear down in order.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ServerOptions server_options;
+  server_options.listen = "";  // in-process only
+  server_options.db_path = db;
+  auto server = CoordinatorServer::Start(server_options);
+  if (!server.ok()) return Fail(server.status());
+  auto runner = ProcessRunner::Create();
+  if (!runner.ok()) return Fail(runner.status());
+  int exit_code = 1;
+  {
+    Worker worker(**runner, static_cast<int>(jobs));
+    SessionOptions session_options;
+    session_options.name = "local";
+    WorkerSession session((*server)->InProcessChannel(), worker,
+                          session_options);
+    std::thread serving([&] { session.Run(); });
+
+    // On a signal, stop the coordinator: the watch below ends, and leaving
+    // this scope kills the task processes (Worker's destructor). Attempts
+    // stay running in the database, so a resumed run re-queues them.
+    std::atomic<bool> finished = false;
+    std::atomic<int> interrupt_signal = 0;
+    std::thread signals([&] {
+      int signal_number = 0;
+      sigwait(&stop_signals, &signal_number);
+      if (finished) return;
+      interrupt_signal = signal_number;
+      std::cerr << "interrupted: stopping running tasks"
+                << (o.db.empty() ? "" : "; run again with the same --db to resume")
+                << std::endl;
+      session.Stop();
+      (*server)->Shutdown(absl::Seconds(1));
+    });
+
+    Client client((*server)->InProcessChannel());
+    auto submitted = client.Submit(
+        *spec, absl::StrCat("run:", absl::Hex(Fingerprint(content.str()))));
+    if (!submitted.ok()) {
+      exit_code = Fail(submitted.status());
+    } else {
+      if (!submitted->created()) {
+        std::cerr << "resuming graph " << submitted->graph_id() << " from "
+                  << db << "\n";
+      }
+      exit_code = FollowGraph(client, submitted->graph_id());
+    }
+    finished = true;
+    pthread_kill(signals.native_handle(), SIGTERM);  // ends its sigwait
+    signals.join();
+    if (interrupt_signal != 0) exit_code = 128 + interrupt_signal;
+    session.Stop();
+    serving.join();
+  }
+  (*server)->Shutdown();
+  if (!scratch.empty()) std::filesystem::remove_all(scratch);
+  return exit_code;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  Options o;
+  if (const char* env = std::getenv("VITTE_COORDINATOR"); env && *env) {
+    o.coordinator = env;
+  } else {
+    o.coordinator = "127.0.0.1:7070";
+  }
+  FlagParser flags(kUsage);
+  flags.AddString("coordinator", &o.coordinator, "coordinator host:port");
+  flags.AddBool("wait", &o.wait,
+                "submit: follow the graph to its end; exit 0 only if every "
+                "task succeeded");
+  flags.AddString("request-id", &o.request_id,
+                  "submit: idempotency key; a resubmit with the same key "
+                  "returns the same graph");
+  flags.AddString("output", &o.output, "status, list, workers: text or json");
+  flags.AddBool("attempts", &o.attempts, "status: include every attempt");
+  flags.AddInt("limit", &o.limit, "list: how many graphs");
+  flags.AddInt("jobs", &o.jobs, "run: tasks at once (default: number of cores)");
+  flags.AddString("db", &o.db,
+                  "run: database to keep the run in; running the same file "
+                  "again with the same --db resumes it");
+  flags.AddString("log-level", &o.log_level,
+                  "trace, debug, info, warn, error, critical or off");
+  auto args = flags.Parse(argc, argv);
+  if (flags.help_requested() || (args.ok() && args->empty())) {
+    std::cout << flags.Help();
+    return args.ok() && !args->empty() ? 0 : (flags.help_requested() ? 0 : 2);
+  }
+  if (!args.ok()) return Usage(args.status().message());
+  if (o.output != "text" && o.output != "json") {
+    return Usage("--output must be text or json");
+  }
+  if (absl::Status s = SetUpLogging(o.log_level); !s.ok()) {
+    return Usage(s.message());
+  }
+  const std::string command = args->front();
+  std::vector<std::string> rest(args->begin() + 1, args->end());
+  if (command == "run") return Run(rest, o);
+
+  std::unique_ptr<Client> client = Client::Connect(o.coordinator);
+  if (command == "submit") return Submit(*client, rest, o);
+  if (command == "status") return Status(*client, rest, o);
+  if (command == "watch") {
+    if (rest.size() != 1) return Usage("watch takes one graph id");
+    return FollowGraph(*client, rest[0]);
+  }
+  if (command == "list") return List(*client, rest, o);
+  if (command == "cancel") return Cancel(*client, rest);
+  if (command == "workers") return Workers(*client, rest, o);
+  return Usage(absl::StrCat("unknown command \"", command, "\""));
+}
+
+}  // namespace vitte::task

@@ -1,0 +1,42 @@
+// How the CLI prints graphs, tasks and workers: aligned tables for people,
+// protobuf JSON for scripts, and progress lines while following a graph.
+#ifndef VITTE_CLIENT_CLI_OUTPUT_H_
+#define VITTE_CLIENT_CLI_OUTPUT_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/message.h"
+#include "vitte/task/v1/task.pb.h"
+
+namespace vitte::task {
+
+namespace v1 = ::vitte::task::v1;
+
+// "succeeded", "failed", ... (the enum name without its prefix, lowercase).
+std::string StateName(v1::TaskState state);
+std::string StateName(v1::GraphState state);
+std::string StateName(v1::AttemptState state);
+
+// Stable JSON (proto field names, defaults included), one document.
+std::string ToJson(const google::protobuf::Message& message);
+
+// Rows of cells printed with columns padded to their widest cell.
+void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
+void PrintGraphStatus(std::ostream& out, const v1::Graph& graph);
+void PrintGraphList(std::ostream& out, const std::vector<v1::GraphSummary>& graphs);
+void PrintWorkers(std::ostream& out, const std::vector<v1::WorkerInfo>& workers);
+
+// One line for an event worth telling a person about (a task started or
+// finished), or nothing.
+std::string ProgressLine(const v1::GraphEvent& event);
+
+// What went wrong in a finished graph: each failed task with its exit
+// status and the end of its stderr, and how many tasks were skipped.
+void PrintFailures(std::ostream& out, const v1::Graph& graph);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_CLIENT_CLI_OUTPUT_H_

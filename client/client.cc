@@ -1,0 +1,172 @@
+#include "client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "google/protobuf/util/json_util.h"
+#include "vitte/task/v1/task.grpc.pb.h"
+
+namespace vitte::task {
+
+struct Client::Stubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::TaskService::Stub> tasks;
+};
+
+std::unique_ptr<Client> Client::Connect(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  args.SetMaxSendMessageSize(256 << 20);
+  return std::make_unique<Client>(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                args),
+      target);
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, std::string target)
+    : stubs_(std::make_unique<Stubs>()), target_(std::move(target)) {
+  stubs_->tasks = v1::TaskService::NewStub(channel);
+  stubs_->channel = std::move(channel);
+}
+
+Client::~Client() = default;
+
+absl::Status Client::Annotate(absl::Status status) const {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    return absl::Status(status.code(),
+                        absl::StrCat("cannot reach the coordinator",
+                                     target_.empty() ? "" : " at ", target_,
+                                     ": ", status.message()));
+  }
+  return status;
+}
+
+namespace {
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SubmitGraphResponse> Client::Submit(
+    const v1::GraphSpec& graph, const std::string& request_id) {
+  v1::SubmitGraphRequest request;
+  *request.mutable_graph() = graph;
+  request.set_request_id(request_id);
+  v1::SubmitGraphResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->SubmitGraph(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response;
+}
+
+absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
+                                           bool include_attempts) {
+  v1::GetGraphRequest request;
+  request.set_graph_id(graph_id);
+  request.set_include_attempts(include_attempts);
+  v1::Graph response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->GetGraph(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::GraphSummary>> Client::ListGraphs(int limit) {
+  v1::ListGraphsRequest request;
+  request.set_limit(limit);
+  v1::ListGraphsResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->ListGraphs(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return std::vector<v1::GraphSummary>(response.graphs().begin(),
+                                       response.graphs().end());
+}
+
+absl::StatusOr<int64_t> Client::Cancel(const std::string& graph_id,
+                                       const std::vector<std::string>& task_ids) {
+  v1::CancelGraphRequest request;
+  request.set_graph_id(graph_id);
+  for (const auto& id : task_ids) request.add_task_ids(id);
+  v1::CancelGraphResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->CancelGraph(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response.cancelled();
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
+  v1::ListWorkersResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s = FromGrpcStatus(
+      stubs_->tasks->ListWorkers(&ctx, v1::ListWorkersRequest(), &response));
+  if (!s.ok()) return Annotate(s);
+  return std::vector<v1::WorkerInfo>(response.workers().begin(),
+                                     response.workers().end());
+}
+
+absl::StatusOr<v1::GraphState> Client::Watch(
+    const std::string& graph_id,
+    absl::FunctionRef<void(const v1::GraphEvent&)> on_event) {
+  v1::WatchGraphRequest request;
+  request.set_graph_id(graph_id);
+  grpc::ClientContext ctx;
+  auto reader = stubs_->tasks->WatchGraph(&ctx, request);
+  v1::GraphEvent event;
+  v1::GraphState final_state = v1::GRAPH_STATE_UNSPECIFIED;
+  while (reader->Read(&event)) {
+    on_event(event);
+    if (event.graph_finished()) final_state = event.graph_state();
+  }
+  absl::Status s = FromGrpcStatus(reader->Finish());
+  if (!s.ok()) return Annotate(s);
+  if (final_state == v1::GRAPH_STATE_UNSPECIFIED) {
+    return absl::UnavailableError(
+        absl::StrCat("watch of graph ", graph_id, " ended before the graph"));
+  }
+  return final_state;
+}
+
+absl::StatusOr<v1::GraphSpec> ParseGraphJson(absl::string_view json) {
+  v1::GraphSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &spec, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid DAG JSON: ", status.message().as_string()));
+  }
+  return spec;
+}
+
+absl::StatusOr<v1::GraphSpec> ReadGraphFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot open \"", path, "\""));
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  absl::StatusOr<v1::GraphSpec> spec = ParseGraphJson(content.str());
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", spec.status().message()));
+  }
+  return spec;
+}
+
+}  // namespace vitte::task

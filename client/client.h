@@ -1,0 +1,69 @@
+// C++ client of a vitte-taskd: submit graphs, follow them, cancel them.
+// Speaks the public proto (vitte/task/v1/task.proto) and returns its
+// messages; every failure is an absl::Status with the server's code and
+// message (UNAVAILABLE when the coordinator cannot be reached).
+#ifndef VITTE_CLIENT_CLIENT_H_
+#define VITTE_CLIENT_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "vitte/task/v1/task.pb.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace vitte::task {
+
+// Thread-safe.
+class Client {
+ public:
+  // A client of the coordinator at `target` ("host:port").
+  static std::unique_ptr<Client> Connect(const std::string& target);
+  explicit Client(std::shared_ptr<grpc::Channel> channel,
+                  std::string target = "");
+  ~Client();
+
+  // Deadline of each unary call.
+  void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
+
+  absl::StatusOr<v1::SubmitGraphResponse> Submit(const v1::GraphSpec& graph,
+                                                 const std::string& request_id = "");
+  absl::StatusOr<v1::Graph> GetGraph(const std::string& graph_id,
+                                     bool include_attempts = false);
+  absl::StatusOr<std::vector<v1::GraphSummary>> ListGraphs(int limit = 100);
+  // Returns how many tasks were cancelled.
+  absl::StatusOr<int64_t> Cancel(const std::string& graph_id,
+                                 const std::vector<std::string>& task_ids = {});
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+
+  // Calls `on_event` for each event of the graph (first one per task, then
+  // every change) until the graph finishes; returns its final state.
+  absl::StatusOr<v1::GraphState> Watch(
+      const std::string& graph_id,
+      absl::FunctionRef<void(const v1::GraphEvent&)> on_event);
+
+ private:
+  struct Stubs;
+  absl::Status Annotate(absl::Status status) const;
+
+  std::unique_ptr<Stubs> stubs_;
+  std::string target_;
+  absl::Duration timeout_ = absl::Seconds(60);
+};
+
+// Parses a DAG file (the JSON form of v1::GraphSpec). INVALID_ARGUMENT
+// with protobuf's explanation for malformed JSON or unknown fields.
+absl::StatusOr<v1::GraphSpec> ParseGraphJson(absl::string_view json);
+// Reads and parses a DAG file; the error names the file.
+absl::StatusOr<v1::GraphSpec> ReadGraphFile(const std::string& path);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_CLIENT_CLIENT_H_

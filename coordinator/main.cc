@@ -1,0 +1,105 @@
+// vitte-taskd: the coordinator daemon.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "coordinator/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// Writes `content` to `path` so that a reader never sees a partial file.
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vitte::task::ServerOptions options;
+  options.db_path = "vitte-taskd.db";
+  std::string port_file;
+  std::string sync = "full";
+  std::string log_level = "info";
+  vitte::task::FlagParser flags(
+      "vitte-taskd: the vitte-task coordinator.\n"
+      "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]");
+  flags.AddString("listen", &options.listen,
+                  "host:port to serve clients and workers on; port 0 picks a "
+                  "free port (see --port-file)");
+  flags.AddString("db", &options.db_path,
+                  "SQLite database file, created with its schema if missing");
+  flags.AddString("port-file", &port_file,
+                  "if set, the bound port is written to this file once "
+                  "serving");
+  flags.AddString("sync", &sync,
+                  "SQLite synchronous mode: full (every acknowledged write "
+                  "survives power loss) or normal (survives a crash of the "
+                  "daemon; the last commits may be lost on power loss)");
+  flags.AddDuration("heartbeat-interval",
+                    &options.coordinator.heartbeat_interval,
+                    "how often idle workers send a heartbeat");
+  flags.AddString("log-level", &log_level,
+                  "trace, debug, info, warn, error, critical or off");
+  auto args = flags.Parse(argc, argv);
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!args.ok() || !args->empty()) {
+    std::cerr << "vitte-taskd: "
+              << (args.ok() ? absl::StrCat("unexpected argument \"",
+                                           args->front(), "\"")
+                            : std::string(args.status().message()))
+              << "\n";
+    return 2;
+  }
+  if (absl::Status s = vitte::task::SetUpLogging(log_level); !s.ok()) {
+    std::cerr << "vitte-taskd: " << s.message() << "\n";
+    return 2;
+  }
+  if (sync != "full" && sync != "normal") {
+    std::cerr << "vitte-taskd: --sync must be full or normal, not \"" << sync
+              << "\"\n";
+    return 2;
+  }
+  options.store.synchronous_full = sync == "full";
+
+  // Signals are taken by one thread with sigwait, so that every other
+  // thread (gRPC's included) runs with them blocked.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = vitte::task::CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  if (!port_file.empty() &&
+      !WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"))) {
+    spdlog::error("cannot write --port-file {}", port_file);
+    return 1;
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  (*server)->Shutdown();
+  return 0;
+}

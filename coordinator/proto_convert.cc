@@ -1,0 +1,178 @@
+#include "coordinator/proto_convert.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace vitte::task {
+namespace {
+
+template <typename ProtoMap>
+std::map<std::string, std::string> ToMap(const ProtoMap& in) {
+  return std::map<std::string, std::string>(in.begin(), in.end());
+}
+
+template <typename ProtoMap>
+void FillMap(const std::map<std::string, std::string>& in, ProtoMap& out) {
+  for (const auto& [k, v] : in) out[k] = v;
+}
+
+void ToProto(const TaskCounts& in, v1::TaskCounts& out) {
+  out.set_pending(in.pending);
+  out.set_ready(in.ready);
+  out.set_running(in.running);
+  out.set_succeeded(in.succeeded);
+  out.set_failed(in.failed);
+  out.set_skipped(in.skipped);
+  out.set_cancelled(in.cancelled);
+  out.set_total(in.total());
+}
+
+void ToProto(const TaskSpec& in, v1::TaskSpec& out) {
+  out.set_id(in.id);
+  for (const auto& arg : in.command) out.add_command(arg);
+  for (const auto& dep : in.deps) out.add_deps(dep);
+  FillMap(in.env, *out.mutable_env());
+  out.set_cwd(in.cwd);
+  out.set_priority(in.priority);
+  out.set_max_attempts(in.max_attempts);
+  out.set_timeout_s(in.timeout_s);
+  FillMap(in.labels, *out.mutable_labels());
+}
+
+void ToProto(const AttemptRecord& in, v1::Attempt& out) {
+  out.set_attempt_id(in.id);
+  out.set_number(in.number);
+  out.set_worker(in.worker);
+  out.set_state(static_cast<v1::AttemptState>(in.state));
+  out.set_started_at_ms(in.started_at_ms);
+  out.set_finished_at_ms(in.finished_at_ms);
+  out.set_exit_code(in.exit_code);
+  out.set_signal(in.signal);
+  out.set_timed_out(in.timed_out);
+  out.set_error(in.error);
+  out.set_stdout_tail(in.stdout_tail);
+  out.set_stderr_tail(in.stderr_tail);
+}
+
+}  // namespace
+
+// The domain enums use the wire numbers, so casts are exact.
+static_assert(static_cast<int>(TaskState::kCancelled) ==
+              v1::TASK_STATE_CANCELLED);
+static_assert(static_cast<int>(GraphState::kCancelled) ==
+              v1::GRAPH_STATE_CANCELLED);
+static_assert(static_cast<int>(AttemptState::kCancelled) ==
+              v1::ATTEMPT_STATE_CANCELLED);
+
+GraphSpec FromProto(const v1::GraphSpec& in) {
+  GraphSpec out;
+  out.name = in.name();
+  out.tasks.reserve(in.tasks_size());
+  for (const v1::TaskSpec& t : in.tasks()) {
+    TaskSpec& task = out.tasks.emplace_back();
+    task.id = t.id();
+    task.command.assign(t.command().begin(), t.command().end());
+    task.deps.assign(t.deps().begin(), t.deps().end());
+    task.env = ToMap(t.env());
+    task.cwd = t.cwd();
+    task.priority = t.priority();
+    task.max_attempts = t.max_attempts();
+    task.timeout_s = t.timeout_s();
+    task.labels = ToMap(t.labels());
+  }
+  return out;
+}
+
+AttemptOutcome FromProto(const v1::AttemptResult& in) {
+  AttemptOutcome out;
+  out.attempt_id = in.attempt_id();
+  out.success = in.success();
+  out.exit_code = in.exit_code();
+  out.signal = in.signal();
+  out.timed_out = in.timed_out();
+  out.error = in.error();
+  out.stdout_tail = in.stdout_tail();
+  out.stderr_tail = in.stderr_tail();
+  out.started_at_ms = in.started_at_ms();
+  out.finished_at_ms = in.finished_at_ms();
+  return out;
+}
+
+WorkerRegistration FromProto(const v1::Register& in) {
+  return {in.name(), in.slots(), ToMap(in.labels())};
+}
+
+void ToProto(const GraphSummaryView& in, v1::GraphSummary& out) {
+  out.set_graph_id(FormatGraphId(in.record.id));
+  out.set_name(in.record.name);
+  out.set_state(static_cast<v1::GraphState>(in.record.state));
+  ToProto(in.counts, *out.mutable_counts());
+  out.set_created_at_ms(in.record.created_at_ms);
+  out.set_finished_at_ms(in.record.finished_at_ms);
+}
+
+void ToProto(const GraphView& in, v1::Graph& out) {
+  ToProto(GraphSummaryView{in.record, in.counts}, *out.mutable_summary());
+  out.mutable_tasks()->Reserve(static_cast<int>(in.tasks.size()));
+  for (size_t i = 0; i < in.tasks.size(); ++i) {
+    v1::Task& task = *out.add_tasks();
+    ToProto(in.spec.tasks[i], *task.mutable_spec());
+    task.set_state(static_cast<v1::TaskState>(in.tasks[i].state));
+    int32_t cause = in.tasks[i].skipped_because;
+    if (cause >= 0 && static_cast<size_t>(cause) < in.spec.tasks.size()) {
+      task.set_skipped_because(in.spec.tasks[cause].id);
+    }
+    for (const AttemptRecord& a : in.attempts[i]) {
+      ToProto(a, *task.add_attempts());
+    }
+  }
+}
+
+void ToProto(const TaskEvent& in, v1::GraphEvent& out) {
+  out.set_sequence(in.sequence);
+  out.set_graph_id(FormatGraphId(in.graph_id));
+  out.set_task_id(in.task_id);
+  if (in.task_index >= 0) {
+    out.set_task_state(static_cast<v1::TaskState>(in.task_state));
+  }
+  out.set_attempt_id(in.attempt_id);
+  out.set_worker(in.worker);
+  out.set_exit_code(in.exit_code);
+  out.set_skipped_because(in.skipped_because);
+  ToProto(in.counts, *out.mutable_counts());
+  out.set_graph_state(static_cast<v1::GraphState>(in.graph_state));
+  out.set_graph_finished(in.graph_finished);
+  out.set_time_ms(in.time_ms);
+}
+
+void ToProto(const Assignment& in, v1::Assignment& out) {
+  out.set_attempt_id(in.attempt_id);
+  out.set_graph_id(FormatGraphId(in.graph_id));
+  out.set_task_id(in.task_id);
+  for (const auto& arg : in.command) out.add_command(arg);
+  FillMap(in.env, *out.mutable_env());
+  out.set_cwd(in.cwd);
+  out.set_timeout_s(in.timeout_s);
+}
+
+void ToProto(const WorkerView& in, v1::WorkerInfo& out) {
+  out.set_name(in.name);
+  out.set_slots(in.slots);
+  out.set_running(in.running);
+  FillMap(in.labels, *out.mutable_labels());
+  out.set_connected_at_ms(in.connected_at_ms);
+  out.set_session_id(in.session_id);
+}
+
+absl::StatusOr<GraphId> ParseGraphId(const std::string& id) {
+  GraphId out = 0;
+  if (!absl::SimpleAtoi(id, &out) || out <= 0) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown graph \"", id.substr(0, 64), "\""));
+  }
+  return out;
+}
+
+std::string FormatGraphId(GraphId id) { return absl::StrCat(id); }
+
+}  // namespace vitte::task

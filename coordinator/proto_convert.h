@@ -1,0 +1,35 @@
+// Conversions between the wire types of vitte.task.v1 and the coordinator's
+// domain types. The only coordinator file besides the services that sees
+// generated protobuf code.
+#ifndef VITTE_COORDINATOR_PROTO_CONVERT_H_
+#define VITTE_COORDINATOR_PROTO_CONVERT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/types.h"
+#include "vitte/task/v1/task.pb.h"
+
+namespace vitte::task {
+
+namespace v1 = ::vitte::task::v1;
+
+GraphSpec FromProto(const v1::GraphSpec& in);
+AttemptOutcome FromProto(const v1::AttemptResult& in);
+WorkerRegistration FromProto(const v1::Register& in);
+
+void ToProto(const GraphView& in, v1::Graph& out);
+void ToProto(const GraphSummaryView& in, v1::GraphSummary& out);
+void ToProto(const TaskEvent& in, v1::GraphEvent& out);
+void ToProto(const Assignment& in, v1::Assignment& out);
+void ToProto(const WorkerView& in, v1::WorkerInfo& out);
+
+// Graph ids are decimal on the wire. NOT_FOUND for anything else, so a typo
+// reads like an unknown graph.
+absl::StatusOr<GraphId> ParseGraphId(const std::string& id);
+std::string FormatGraphId(GraphId id);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_PROTO_CONVERT_H_

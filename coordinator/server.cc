@@ -1,0 +1,83 @@
+#include "coordinator/server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "coordinator/task_service.h"
+#include "coordinator/worker_service.h"
+#include "spdlog/spdlog.h"
+
+namespace vitte::task {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    ServerOptions options) {
+  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
+  ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path, options.store));
+  ASSIGN_OR_RETURN(s->coordinator_,
+                   Coordinator::Create(*s->store_, Clock::Real(),
+                                       options.coordinator));
+  s->task_service_ = std::make_unique<TaskServiceImpl>(*s->coordinator_);
+  s->worker_service_ = std::make_unique<WorkerServiceImpl>(*s->coordinator_);
+
+  grpc::ServerBuilder builder;
+  if (!options.listen.empty()) {
+    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                             &s->port_);
+  }
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Workers hold a stream open for hours; keepalive pings notice a dead peer
+  // (machine gone, cable pulled) that TCP alone would report only after
+  // minutes.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             5'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.RegisterService(s->task_service_.get());
+  builder.RegisterService(s->worker_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr ||
+      (!options.listen.empty() && s->port_ == 0)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on \"", options.listen, "\""));
+  }
+  if (!options.listen.empty()) {
+    spdlog::info("serving on {} (port {}), database {}", options.listen,
+                 s->port_, options.db_path);
+  }
+  return s;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
+
+std::shared_ptr<grpc::Channel> CoordinatorServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return server_->InProcessChannel(args);
+}
+
+void CoordinatorServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  coordinator_->BeginShutdown();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoNanoseconds(grace));
+  server_->Wait();
+  coordinator_.reset();
+  store_.reset();
+  spdlog::info("coordinator stopped");
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+void CoordinatorServer::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&stopped_));
+}
+
+}  // namespace vitte::task

@@ -1,0 +1,76 @@
+// Everything vitte-taskd runs, wired together: the store, the coordinator
+// and the gRPC server with both services. Used by the daemon and by
+// `vitte-task run`, which embeds a coordinator.
+#ifndef VITTE_COORDINATOR_SERVER_H_
+#define VITTE_COORDINATOR_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store.h"
+
+namespace grpc {
+class Channel;
+class Server;
+}  // namespace grpc
+
+namespace vitte::task {
+
+class TaskServiceImpl;
+class WorkerServiceImpl;
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one (see CoordinatorServer::port()).
+  // Empty: no network listener, only the in-process channel.
+  std::string listen = "127.0.0.1:7070";
+  std::string db_path;
+  StoreOptions store;
+  CoordinatorOptions coordinator;
+  // Largest message accepted from a client or worker.
+  int max_message_bytes = 256 << 20;
+};
+
+// Thread-safe.
+class CoordinatorServer {
+ public:
+  // Opens the store, recovers unfinished graphs, then starts serving.
+  // FAILED_PRECONDITION if the db is held by another daemon; UNAVAILABLE if
+  // the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
+      ServerOptions options);
+  // Shuts down (see Shutdown) if still running.
+  ~CoordinatorServer();
+
+  // The port bound for options.listen (the chosen one when it asked for 0).
+  int port() const { return port_; }
+  // A channel to this server that does not go through the network.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  Coordinator& coordinator() { return *coordinator_; }
+
+  // Stops accepting, ends every stream (leaving running attempts running in
+  // the store for the next start), waits up to `grace` for calls in
+  // progress, then closes the database.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Blocks until Shutdown returns.
+  void Wait();
+
+ private:
+  CoordinatorServer() = default;
+
+  int port_ = 0;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<TaskServiceImpl> task_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown began
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;    // Shutdown returned
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_SERVER_H_

@@ -1,0 +1,116 @@
+// vitte-worker: runs tasks for a vitte-task coordinator.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+#include "worker/process_runner.h"
+#include "worker/session.h"
+#include "worker/worker.h"
+
+namespace {
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "worker";
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string coordinator = "127.0.0.1:7070";
+  vitte::task::SessionOptions session;
+  session.name = HostName();
+  int64_t slots = std::thread::hardware_concurrency();
+  std::vector<std::string> labels;
+  std::string log_level = "info";
+  vitte::task::FlagParser flags(
+      "vitte-worker: runs vitte-task tasks on this machine.\n"
+      "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
+      "[--label key=value]...");
+  flags.AddString("coordinator", &coordinator, "coordinator address host:port");
+  flags.AddString("name", &session.name,
+                  "worker name, unique in the farm (default: host name)");
+  flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
+  flags.AddRepeated("label", &labels,
+                    "key=value label offered to tasks; repeatable");
+  flags.AddString("log-level", &log_level,
+                  "trace, debug, info, warn, error, critical or off");
+  auto args = flags.Parse(argc, argv);
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!args.ok() || !args->empty()) {
+    std::cerr << "vitte-worker: "
+              << (args.ok() ? absl::StrCat("unexpected argument \"",
+                                           args->front(), "\"")
+                            : std::string(args.status().message()))
+              << "\n";
+    return 2;
+  }
+  if (absl::Status s = vitte::task::SetUpLogging(log_level); !s.ok()) {
+    std::cerr << "vitte-worker: " << s.message() << "\n";
+    return 2;
+  }
+  if (slots <= 0 || slots > 100'000) {
+    std::cerr << "vitte-worker: --slots must be in 1..100000\n";
+    return 2;
+  }
+  for (const std::string& label : labels) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(label, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || label.find('=') == std::string::npos) {
+      std::cerr << "vitte-worker: --label wants key=value, got \"" << label
+                << "\"\n";
+      return 2;
+    }
+    session.labels[kv.first] = kv.second;
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(256 << 20);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Reconnection pacing is ours (session.h); keep gRPC's own short.
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  auto channel = grpc::CreateCustomChannel(
+      coordinator, grpc::InsecureChannelCredentials(), channel_args);
+
+  auto runner = vitte::task::ProcessRunner::Create();
+  if (!runner.ok()) {
+    spdlog::error("cannot start the process runner: {}",
+                  runner.status().ToString());
+    return 1;
+  }
+  vitte::task::Worker worker(**runner, static_cast<int>(slots));
+  vitte::task::WorkerSession link(channel, worker, session);
+  spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,
+               slots, coordinator);
+  std::thread serving([&] { link.Run(); });
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received {}, stopping", strsignal(signal_number));
+  link.Stop();
+  serving.join();
+  return 0;
+}

@@ -1,0 +1,128 @@
+#include "worker/worker.h"
+
+#include <utility>
+
+#include "spdlog/spdlog.h"
+
+namespace vitte::task {
+
+Worker::Worker(CommandRunner& runner, int slots)
+    : runner_(runner), slots_(slots) {}
+
+Worker::~Worker() {
+  std::vector<uint64_t> running;
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.clear();
+    running.assign(running_.begin(), running_.end());
+  }
+  Cancel(running);
+  // The runner calls back into this object; wait until it has no more to
+  // say so that no callback outlives us.
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](absl::flat_hash_set<uint64_t>* r) { return r->empty(); },
+      &running_));
+}
+
+void Worker::Assign(std::vector<WorkAssignment> assignments) {
+  std::vector<WorkAssignment> starts;
+  {
+    absl::MutexLock lock(&mu_);
+    for (WorkAssignment& a : assignments) {
+      bool held = running_.contains(a.attempt_id);
+      for (const WorkAssignment& q : queue_) held |= q.attempt_id == a.attempt_id;
+      if (!held) queue_.push_back(std::move(a));
+    }
+    starts = FillSlotsLocked();
+  }
+  StartAll(std::move(starts));
+}
+
+std::vector<WorkAssignment> Worker::FillSlotsLocked() {
+  std::vector<WorkAssignment> starts;
+  while (!queue_.empty() && static_cast<int>(running_.size()) < slots_) {
+    running_.insert(queue_.front().attempt_id);
+    starts.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return starts;
+}
+
+void Worker::StartAll(std::vector<WorkAssignment> starts) {
+  for (WorkAssignment& a : starts) {
+    const uint64_t id = a.attempt_id;
+    spdlog::debug("attempt {} ({} task \"{}\") starting", id, a.graph_id,
+                  a.task_id);
+    runner_.Start(id, std::move(a.process), [this, id](ProcessResult r) {
+      OnDone(id, std::move(r));
+    });
+  }
+}
+
+void Worker::OnDone(uint64_t attempt_id, ProcessResult result) {
+  std::vector<WorkAssignment> starts;
+  {
+    absl::MutexLock lock(&mu_);
+    running_.erase(attempt_id);
+    if (cancelled_.erase(attempt_id) == 0) {
+      results_.push_back({attempt_id, std::move(result)});
+    }
+    starts = FillSlotsLocked();
+  }
+  StartAll(std::move(starts));
+}
+
+void Worker::Cancel(const std::vector<uint64_t>& attempt_ids) {
+  std::vector<uint64_t> to_kill;
+  {
+    absl::MutexLock lock(&mu_);
+    for (uint64_t id : attempt_ids) {
+      if (running_.contains(id)) {
+        cancelled_.insert(id);
+        to_kill.push_back(id);
+      } else {
+        std::erase_if(queue_, [id](const WorkAssignment& a) {
+          return a.attempt_id == id;
+        });
+      }
+    }
+  }
+  for (uint64_t id : to_kill) runner_.Cancel(id);
+}
+
+std::vector<WorkResult> Worker::TakeResults(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !results_.empty() || wake_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  wake_ = false;
+  std::vector<WorkResult> out(std::make_move_iterator(results_.begin()),
+                              std::make_move_iterator(results_.end()));
+  results_.clear();
+  return out;
+}
+
+void Worker::ReturnResults(std::vector<WorkResult> results) {
+  absl::MutexLock lock(&mu_);
+  results_.insert(results_.begin(), std::make_move_iterator(results.begin()),
+                  std::make_move_iterator(results.end()));
+}
+
+void Worker::WakeUp() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+int Worker::running() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(running_.size());
+}
+
+int Worker::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+}  // namespace vitte::task

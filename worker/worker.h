@@ -1,0 +1,81 @@
+// The worker's domain core: runs assigned attempts through a CommandRunner,
+// at most `slots` at once, and collects their results for the session to
+// send. Knows nothing of gRPC; WorkerSession (session.h) feeds it.
+#ifndef VITTE_WORKER_WORKER_H_
+#define VITTE_WORKER_WORKER_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "worker/command_runner.h"
+
+namespace vitte::task {
+
+struct WorkAssignment {
+  uint64_t attempt_id = 0;
+  std::string graph_id;
+  std::string task_id;
+  ProcessSpec process;
+};
+
+struct WorkResult {
+  uint64_t attempt_id = 0;
+  ProcessResult result;
+};
+
+// Thread-safe.
+class Worker {
+ public:
+  // `runner` must outlive the worker. slots > 0.
+  Worker(CommandRunner& runner, int slots);
+  // Cancels what still runs and waits for the runner to report it.
+  ~Worker();
+
+  // Starts the attempts, or queues those beyond the free slots. An attempt
+  // id already held is ignored (the coordinator may resend after a
+  // reconnect).
+  void Assign(std::vector<WorkAssignment> assignments);
+  // Stops the attempts (queued or running); no result is reported for them.
+  void Cancel(const std::vector<uint64_t>& attempt_ids);
+
+  // Waits until a result is ready, WakeUp() is called, or `deadline`;
+  // returns every ready result (possibly none), oldest first.
+  std::vector<WorkResult> TakeResults(absl::Time deadline);
+  // Puts back results that could not be sent, ahead of newer ones.
+  void ReturnResults(std::vector<WorkResult> results);
+  // Makes a pending TakeResults return now.
+  void WakeUp();
+
+  int slots() const { return slots_; }
+  int running() const;
+  int queued() const;
+
+ private:
+  // Moves queued attempts into free slots; the caller starts them with
+  // StartAll once mu_ is released.
+  std::vector<WorkAssignment> FillSlotsLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartAll(std::vector<WorkAssignment> starts) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnDone(uint64_t attempt_id, ProcessResult result);
+
+  CommandRunner& runner_;
+  const int slots_;
+
+  mutable absl::Mutex mu_;
+  std::deque<WorkAssignment> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> running_ ABSL_GUARDED_BY(mu_);
+  // Attempts cancelled while running: their result is dropped.
+  absl::flat_hash_set<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
+  std::deque<WorkResult> results_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_WORKER_WORKER_H_
