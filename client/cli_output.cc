@@ -80,7 +80,7 @@ void PrintTable(std::ostream& out,
       absl::StrAppend(&line, row[i]);
       if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 2, ' ');
     }
-    out << line << "\n";
+    out << absl::StripTrailingAsciiWhitespace(line) << "\n";
   }
 }
 

@@ -288,6 +288,10 @@ absl::StatusOr<uint64_t> Coordinator::Watch(
       d.watcher = watcher;
       d.events = SnapshotEvents(run.record(), run.spec(), tasks, run.counts(),
                                 clock_.NowMs(), last_event_sequence_);
+      for (TaskEvent& e : d.events) {
+        auto a = attempts_.find(e.attempt_id);
+        if (a != attempts_.end()) e.worker = a->second.record.worker;
+      }
       deliveries_.push_back(std::move(d));
       watchers_[watch_id] = {graph_id, std::move(watcher)};
       watcher = nullptr;
@@ -382,7 +386,8 @@ int Coordinator::Report(SessionId session,
       a.timed_out = r.timed_out;
       a.stdout_tail = r.stdout_tail;
       a.stderr_tail = r.stderr_tail;
-      if (r.finished_at_ms > 0) a.finished_at_ms = r.finished_at_ms;
+      // Both ends of an attempt are stamped with the coordinator's clock
+      // (dispatch, then result received); workers' clocks may disagree.
       GraphRun& run = *graphs_.at(graph_id);
       std::vector<TaskChange> changes;
       if (r.success) {

@@ -312,7 +312,7 @@ absl::StatusOr<Child> Spawn(const ProcessSpec& spec) {
   // Non-blocking, so that draining after exit stops at "nothing buffered"
   // instead of waiting for an EOF that a surviving writer could withhold.
   for (int fd : {out_read.get(), err_read.get()}) {
-    (void)fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
   return Child{pid, std::move(out_read), std::move(err_read)};
 }

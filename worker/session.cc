@@ -164,8 +164,13 @@ bool WorkerSession::RunOnce() {
     stream_ = nullptr;
     connected_ = false;
   }
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping = stopping_;
+  }
   absl::MutexLock lock(&read_mu);
-  if (!status.ok()) {
+  if (!status.ok() && !stopping) {
     spdlog::warn("session with the coordinator ended: {} ({})",
                  status.error_message(), static_cast<int>(status.error_code()));
   }

@@ -1,0 +1,173 @@
+#include "worker/worker.h"
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vitte::task {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+// Holds every started run until the test finishes it. Calls `done` on the
+// test's thread, which is allowed: the Worker must not hold its lock.
+class FakeRunner : public CommandRunner {
+ public:
+  void Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) override {
+    absl::MutexLock lock(&mu_);
+    started_.push_back(run_id);
+    specs_[run_id] = std::move(spec);
+    done_[run_id] = std::move(done);
+  }
+  void Cancel(uint64_t run_id) override {
+    DoneCallback done;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_.push_back(run_id);
+      auto it = done_.find(run_id);
+      if (it == done_.end()) return;
+      done = std::move(it->second);
+      done_.erase(it);
+    }
+    ProcessResult r;
+    r.started = true;
+    r.cancelled = true;
+    std::move(done)(r);
+  }
+  int running() const override {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(done_.size());
+  }
+
+  // Ends run `id` with `exit_code`.
+  void Finish(uint64_t id, int exit_code) {
+    DoneCallback done;
+    {
+      absl::MutexLock lock(&mu_);
+      done = std::move(done_.at(id));
+      done_.erase(id);
+    }
+    ProcessResult r;
+    r.started = true;
+    r.exit_code = exit_code;
+    r.stdout_tail = "out";
+    std::move(done)(r);
+  }
+  std::vector<uint64_t> started() const {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+  std::vector<uint64_t> cancelled() const {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+  ProcessSpec spec(uint64_t id) const {
+    absl::MutexLock lock(&mu_);
+    return specs_.at(id);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<uint64_t> started_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, ProcessSpec> specs_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, DoneCallback> done_ ABSL_GUARDED_BY(mu_);
+};
+
+WorkAssignment Work(uint64_t id) {
+  WorkAssignment a;
+  a.attempt_id = id;
+  a.task_id = absl::StrCat("t", id);
+  a.process.argv = {"true", absl::StrCat(id)};
+  return a;
+}
+
+std::vector<uint64_t> Ids(const std::vector<WorkResult>& results) {
+  std::vector<uint64_t> ids;
+  for (const auto& r : results) ids.push_back(r.attempt_id);
+  return ids;
+}
+
+TEST(WorkerTest, RunsAtMostSlotsAndStartsQueuedWhenOneFinishes) {
+  FakeRunner runner;
+  Worker worker(runner, 2);
+  worker.Assign({Work(1), Work(2), Work(3)});
+  EXPECT_THAT(runner.started(), ElementsAre(1, 2));
+  EXPECT_EQ(worker.running(), 2);
+  EXPECT_EQ(worker.queued(), 1);
+  runner.Finish(1, 0);
+  EXPECT_THAT(runner.started(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(runner.spec(3).argv, (std::vector<std::string>{"true", "3"}));
+  runner.Finish(2, 1);
+  runner.Finish(3, 0);
+  std::vector<WorkResult> results = worker.TakeResults(absl::Now());
+  EXPECT_THAT(Ids(results), ElementsAre(1, 2, 3));
+  EXPECT_TRUE(results[0].result.success());
+  EXPECT_FALSE(results[1].result.success());
+  EXPECT_EQ(results[1].result.exit_code, 1);
+  EXPECT_EQ(worker.running(), 0);
+}
+
+TEST(WorkerTest, DuplicateAssignmentIsIgnored) {
+  FakeRunner runner;
+  Worker worker(runner, 1);
+  worker.Assign({Work(1), Work(2)});
+  worker.Assign({Work(1), Work(2)});
+  EXPECT_THAT(runner.started(), ElementsAre(1));
+  EXPECT_EQ(worker.queued(), 1);
+  runner.Finish(1, 0);
+  runner.Finish(2, 0);
+  EXPECT_THAT(runner.started(), ElementsAre(1, 2));
+}
+
+TEST(WorkerTest, CancelledAttemptsReportNothing) {
+  FakeRunner runner;
+  Worker worker(runner, 1);
+  worker.Assign({Work(1), Work(2), Work(3)});
+  worker.Cancel({1, 3});  // 1 runs, 3 is queued
+  EXPECT_THAT(runner.cancelled(), ElementsAre(1));
+  EXPECT_THAT(runner.started(), ElementsAre(1, 2));
+  runner.Finish(2, 0);
+  EXPECT_THAT(Ids(worker.TakeResults(absl::Now())), ElementsAre(2));
+  EXPECT_EQ(worker.queued(), 0);
+}
+
+TEST(WorkerTest, TakeResultsWaitsUntilDeadlineOrWakeUp) {
+  FakeRunner runner;
+  Worker worker(runner, 1);
+  EXPECT_THAT(worker.TakeResults(absl::Now() + absl::Milliseconds(20)),
+              IsEmpty());
+  worker.WakeUp();
+  // Returns at once even with a far deadline.
+  EXPECT_THAT(worker.TakeResults(absl::Now() + absl::Hours(1)), IsEmpty());
+}
+
+TEST(WorkerTest, ReturnedResultsComeBackFirst) {
+  FakeRunner runner;
+  Worker worker(runner, 2);
+  worker.Assign({Work(1), Work(2)});
+  runner.Finish(1, 0);
+  std::vector<WorkResult> taken = worker.TakeResults(absl::Now());
+  runner.Finish(2, 0);
+  worker.ReturnResults(std::move(taken));
+  EXPECT_THAT(Ids(worker.TakeResults(absl::Now())), ElementsAre(1, 2));
+}
+
+TEST(WorkerTest, DestructorCancelsWhatRuns) {
+  FakeRunner runner;
+  {
+    Worker worker(runner, 2);
+    worker.Assign({Work(1), Work(2), Work(3)});
+  }
+  EXPECT_THAT(runner.cancelled(), UnorderedElementsAre(1, 2));
+  EXPECT_EQ(runner.running(), 0);
+}
+
+}  // namespace
+}  // namespace vitte::task
