@@ -12,7 +12,6 @@
 
 namespace vitte::task {
 
-namespace v1 = ::vitte::task::v1;
 
 // "succeeded", "failed", ... (the enum name without its prefix, lowercase).
 std::string StateName(v1::TaskState state);

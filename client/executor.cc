@@ -31,7 +31,8 @@ absl::Status Invoke(absl::AnyInvocable<absl::Status()>& fn) {
   } catch (const std::exception& e) {
     return absl::UnknownError(e.what());
   } catch (...) {
-    return absl::UnknownError("threw an exception not derived from std::exception");
+    return absl::UnknownError(
+        "threw an exception not derived from std::exception");
   }
 }
 
@@ -67,7 +68,8 @@ absl::string_view StateName(TaskExecutor::State state) {
 TaskExecutor::TaskExecutor(size_t threads)
     : threads_(threads != 0
                    ? threads
-                   : std::max<size_t>(1, std::thread::hardware_concurrency())) {}
+                   : std::max<size_t>(1, std::thread::hardware_concurrency())) {
+}
 
 TaskExecutor::~TaskExecutor() = default;
 
@@ -84,10 +86,11 @@ void TaskExecutor::add(Task task) {
 }
 
 absl::Status TaskExecutor::ValidateLocked() {
-  if (tasks_.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has ", tasks_.size(), " tasks, more than the limit of ",
-                     std::numeric_limits<int32_t>::max()));
+  if (tasks_.size() >
+      static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph has ", tasks_.size(), " tasks, more than the limit of ",
+        std::numeric_limits<int32_t>::max()));
   }
   for (size_t i = 0; i < tasks_.size(); ++i) {
     const Task& task = tasks_[i];
@@ -125,9 +128,9 @@ absl::Status TaskExecutor::run_all() {
         dropped = absl::StrCat("; ", dropped_adds_,
                                " task(s) added after it started were not run");
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "run_all() already ran this executor's tasks", dropped,
-          "; use a new TaskExecutor"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("run_all() already ran this executor's tasks", dropped,
+                       "; use a new TaskExecutor"));
     }
     if (tasks_.empty()) return absl::OkStatus();
     RETURN_IF_ERROR(ValidateLocked());
@@ -241,9 +244,8 @@ absl::Status TaskExecutor::SummaryLocked() const {
   //   2 tasks failed: "build" (INTERNAL: boom), "lint" (UNKNOWN: bad);
   //   3 skipped: "test", "package" (because "build" failed), "doc" (because
   //   "lint" failed)
-  std::string message =
-      absl::StrCat(failed_.size(), failed_.size() == 1 ? " task" : " tasks",
-                   " failed: ");
+  std::string message = absl::StrCat(
+      failed_.size(), failed_.size() == 1 ? " task" : " tasks", " failed: ");
   for (size_t k = 0; k < failed_.size() && k < kMaxListed; ++k) {
     const int32_t f = failed_[k];
     absl::StrAppend(&message, k == 0 ? "" : ", ", "\"", tasks_[f].id_, "\" (",

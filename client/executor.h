@@ -9,6 +9,7 @@
 #ifndef VITTE_CLIENT_EXECUTOR_H_
 #define VITTE_CLIENT_EXECUTOR_H_
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,19 +35,20 @@ namespace executor_internal {
 // results (bool, int, StatusOr) are refused at compile time rather than
 // silently discarded, since `return false;` would otherwise read as success.
 template <typename F>
-concept VoidFn = std::is_invocable_v<F&> &&
-                 std::is_void_v<std::invoke_result_t<F&>>;
+concept VoidFn =
+    std::is_invocable_v<F&> && std::is_void_v<std::invoke_result_t<F&>>;
 template <typename F>
 concept StatusFn = std::is_invocable_r_v<absl::Status, F&> &&
-                   !std::is_void_v<std::invoke_result_t<F&>>;
+    !std::is_void_v<std::invoke_result_t<F&>>;
 template <typename F>
-concept TaskFn = std::move_constructible<F> && (VoidFn<F> || StatusFn<F>);
+concept ReturnsVoidOrStatus = VoidFn<F> || StatusFn<F>;
+template <typename F>
+concept TaskFn = std::move_constructible<F> && ReturnsVoidOrStatus<F>;
 
 // Callables that can be empty. An empty one leaves the task without a
 // function, which run_all() reports instead of invoking it.
 template <typename F>
-struct IsNullable : std::bool_constant<std::is_pointer_v<F> ||
-                                       std::is_member_pointer_v<F>> {};
+struct IsNullable : std::is_pointer<F> {};
 template <typename Sig>
 struct IsNullable<std::function<Sig>> : std::true_type {};
 template <typename Sig>
@@ -79,17 +81,14 @@ class Task {
  public:
   // A task without dependencies. The id must be non-empty, printable, without
   // whitespace and at most 256 bytes (checked by TaskExecutor::run_all()).
-  template <typename F>
-    requires executor_internal::TaskFn<F>
+  template <executor_internal::TaskFn F>
   Task(std::string id, F fn)
       : id_(std::move(id)), fn_(executor_internal::Wrap(std::move(fn))) {}
 
   // A task that starts only after every task named in `deps` succeeded.
   // Naming a dependency twice is the same as naming it once.
-  template <typename F>
-    requires executor_internal::TaskFn<F>
-  static Task depends_on(std::string id, std::vector<std::string> deps,
-                         F fn) {
+  template <executor_internal::TaskFn F>
+  static Task depends_on(std::string id, std::vector<std::string> deps, F fn) {
     Task task(std::move(id), std::move(fn));
     task.deps_ = std::move(deps);
     return task;

@@ -77,7 +77,9 @@ absl::Status Coordinator::Recover() {
   // microseconds does that without storing a counter.
   last_session_id_ = static_cast<SessionId>(clock_.NowMs()) * 1000;
 
-  RETURN_IF_ERROR(store_.ForEachRunningGraph([&](StoredGraph g) {
+  // The store calls back synchronously, with mu_ still held here.
+  RETURN_IF_ERROR(store_.ForEachRunningGraph([&](StoredGraph g)
+                                                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     GraphId id = g.record.id;
     auto run = std::make_unique<GraphRun>(std::move(g.record), std::move(g.spec),
                                           std::move(g.dag), std::move(g.tasks));

@@ -13,7 +13,6 @@
 
 namespace vitte::task {
 
-namespace v1 = ::vitte::task::v1;
 
 GraphSpec FromProto(const v1::GraphSpec& in);
 AttemptOutcome FromProto(const v1::AttemptResult& in);

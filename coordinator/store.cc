@@ -506,35 +506,38 @@ absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttempts(GraphId id,
 absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
 Store::ListGraphs(int limit) {
   absl::MutexLock r(&read_mu_);
+  // One read transaction, so the counts match the graph rows.
   RETURN_IF_ERROR(reader_->Execute("BEGIN"));
-  auto result = [&]() -> absl::StatusOr<
-                          std::vector<std::pair<GraphRecord, TaskCounts>>> {
-    std::vector<std::pair<GraphRecord, TaskCounts>> out;
-    ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
-                                 "SELECT ", kGraphColumns,
-                                 " FROM graphs ORDER BY id DESC LIMIT ?1")));
-    s.Bind(1, int64_t{limit});
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      out.emplace_back(ReadGraphRow(s), TaskCounts{});
-    }
-    ASSIGN_OR_RETURN(auto counts,
-                     reader_->Prepare("SELECT state, COUNT(*) FROM tasks "
-                                      "WHERE graph_id = ?1 GROUP BY state"));
-    for (auto& [record, c] : out) {
-      counts.Bind(1, record.id);
-      while (true) {
-        ASSIGN_OR_RETURN(bool row, counts.Step());
-        if (!row) break;
-        c.Add(static_cast<TaskState>(counts.ColumnInt(0)), counts.ColumnInt(1));
-      }
-      counts.Reset();
-    }
-    return out;
-  }();
-  (void)reader_->Execute("COMMIT");
+  auto result = ListGraphsLocked(limit);
+  (void)reader_->Execute("COMMIT");  // read-only: nothing to lose
   return result;
+}
+
+absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
+Store::ListGraphsLocked(int limit) {
+  std::vector<std::pair<GraphRecord, TaskCounts>> out;
+  ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
+                               "SELECT ", kGraphColumns,
+                               " FROM graphs ORDER BY id DESC LIMIT ?1")));
+  s.Bind(1, int64_t{limit});
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(ReadGraphRow(s), TaskCounts{});
+  }
+  ASSIGN_OR_RETURN(auto counts,
+                   reader_->Prepare("SELECT state, COUNT(*) FROM tasks "
+                                    "WHERE graph_id = ?1 GROUP BY state"));
+  for (auto& [record, c] : out) {
+    counts.Bind(1, record.id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, counts.Step());
+      if (!row) break;
+      c.Add(static_cast<TaskState>(counts.ColumnInt(0)), counts.ColumnInt(1));
+    }
+    counts.Reset();
+  }
+  return out;
 }
 
 }  // namespace vitte::task

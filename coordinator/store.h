@@ -120,6 +120,8 @@ class Store {
   Store(std::string path, int lock_fd);
   absl::Status Init(StoreOptions options);
   absl::StatusOr<StoredGraph> ReadGraphLocked(sql::Database& db, GraphId id);
+  absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
+  ListGraphsLocked(int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
 
   const std::string path_;
   const int lock_fd_;  // flock()ed for the life of the store

@@ -7,7 +7,8 @@
 
 int main() {
   vitte::task::TaskExecutor exec(4);
-  exec.add(vitte::task::Task("analyse", [] { std::puts("Analyse du module..."); }));
+  exec.add(
+      vitte::task::Task("analyse", [] { std::puts("Analyse du module..."); }));
   exec.add(vitte::task::Task::depends_on(
       "build", {"analyse"}, [] { std::puts("Compilation du module..."); }));
   absl::Status st = exec.run_all();

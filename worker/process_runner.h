@@ -53,8 +53,8 @@ struct ProcessRunnerOptions {
 // Thread-safe.
 class ProcessRunner final : public CommandRunner {
  public:
-  // Starts the supervisor thread. Fails (RESOURCE_EXHAUSTED or INTERNAL) when
-  // its wake-up eventfd cannot be created.
+  // Starts the supervisor thread. Fails with RESOURCE_EXHAUSTED when its
+  // wake-up eventfd cannot be created (out of file descriptors or memory).
   static absl::StatusOr<std::unique_ptr<ProcessRunner>> Create(
       ProcessRunnerOptions options = {});
 

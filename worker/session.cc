@@ -11,7 +11,6 @@
 namespace vitte::task {
 namespace {
 
-namespace v1 = ::vitte::task::v1;
 
 WorkAssignment FromProto(const v1::Assignment& in) {
   WorkAssignment out;
