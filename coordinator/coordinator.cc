@@ -172,43 +172,30 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
 absl::StatusOr<int64_t> Coordinator::Cancel(
     GraphId graph_id, const std::vector<std::string>& task_ids) {
   int64_t cancelled = 0;
+  bool live = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = graphs_.find(graph_id);
-    if (it == graphs_.end()) {
-      // Finished graphs are no longer in memory; the store knows them.
-      mu_.Unlock();
-      absl::StatusOr<GraphRecord> record = store_.ReadGraphRecord(graph_id);
-      mu_.Lock();
-      if (!record.ok()) return record.status();
-      return 0;
-    }
-    GraphRun& run = *it->second;
-    std::vector<int32_t> targets;
-    if (task_ids.empty()) {
-      for (size_t i = 0; i < run.size(); ++i) {
-        targets.push_back(static_cast<int32_t>(i));
-      }
-    } else {
-      for (const std::string& id : task_ids) {
-        int32_t found = -1;
-        for (size_t i = 0; i < run.size() && found < 0; ++i) {
-          if (run.task(i).id == id) found = static_cast<int32_t>(i);
+    if (it != graphs_.end()) {
+      live = true;
+      GraphRun& run = *it->second;
+      std::vector<int32_t> targets;
+      if (task_ids.empty()) {
+        for (size_t i = 0; i < run.size(); ++i) {
+          targets.push_back(static_cast<int32_t>(i));
         }
+      }
+      for (const std::string& id : task_ids) {
+        int32_t found = run.IndexOf(id);
         if (found < 0) {
           return absl::NotFoundError(absl::StrCat(
               "graph ", graph_id, " has no task \"", id, "\""));
         }
         targets.push_back(found);
       }
-    }
-    Effects fx;
-    run.mutable_record().cancel_requested = true;
-    fx.graphs.insert(graph_id);
-    for (int32_t i : targets) {
+      Effects fx;
       std::vector<TaskChange> changes;
-      AttemptId running = run.Cancel(i, changes);
-      if (running != 0) {
+      for (AttemptId running : run.Cancel(targets, changes)) {
         SessionId session = attempts_.at(running).session_id;
         fx.writes.attempts.push_back(
             FinishAttempt(running, AttemptState::kCancelled, "cancelled"));
@@ -217,13 +204,33 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
       for (const TaskChange& c : changes) {
         if (c.state == TaskState::kCancelled) ++cancelled;
       }
+      // A request that found nothing left to cancel does not mark the
+      // graph: if it later fails, it failed, it was not cancelled.
+      if (cancelled > 0) {
+        run.mutable_record().cancel_requested = true;
+        fx.graphs.insert(graph_id);
+      }
       Record(run, changes, nullptr, fx);
+      spdlog::info("graph {}: cancel requested, {} tasks cancelled", graph_id,
+                   cancelled);
+      // Slots freed by cancelled attempts can take other graphs' tasks.
+      Dispatch(fx);
+      Apply(fx);
     }
-    spdlog::info("graph {}: cancel requested, {} tasks cancelled", graph_id,
-                 cancelled);
-    // Slots freed by cancelled attempts can take other graphs' tasks.
-    Dispatch(fx);
-    Apply(fx);
+  }
+  if (!live) {
+    // Finished graphs are no longer in memory and have nothing left to
+    // cancel; the store still tells unknown graphs and tasks apart.
+    ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
+    for (const std::string& id : task_ids) {
+      bool known = false;
+      for (const TaskSpec& t : g.spec.tasks) known |= t.id == id;
+      if (!known) {
+        return absl::NotFoundError(
+            absl::StrCat("graph ", graph_id, " has no task \"", id, "\""));
+      }
+    }
+    return 0;
   }
   Deliver();
   return cancelled;
@@ -452,6 +459,15 @@ void Coordinator::DropSession(SessionId session, const std::string& why,
   std::vector<AttemptId> running(it->second.running.begin(),
                                  it->second.running.end());
   std::sort(running.begin(), running.end());
+  // If the old session is still alive (a worker replaced by a namesake, or
+  // one that the coordinator gave up on), it must stop these attempts: they
+  // belong to nobody now and will run again elsewhere.
+  if (!running.empty()) {
+    Delivery stop;
+    stop.conn = it->second.conn;
+    stop.cancels = running;
+    deliveries_.push_back(std::move(stop));
+  }
   for (AttemptId id : running) {
     GraphId graph_id = attempts_.at(id).graph_id;
     int32_t index = attempts_.at(id).task_index;

@@ -22,6 +22,13 @@ GraphRun::GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
   }
 }
 
+int32_t GraphRun::IndexOf(const std::string& id) const {
+  for (size_t i = 0; i < spec_.tasks.size(); ++i) {
+    if (spec_.tasks[i].id == id) return static_cast<int32_t>(i);
+  }
+  return -1;
+}
+
 std::vector<int32_t> GraphRun::ReadyTasks() const {
   std::vector<int32_t> out;
   for (size_t i = 0; i < tasks_.size(); ++i) {
@@ -75,12 +82,25 @@ void GraphRun::Requeue(int32_t i, std::vector<TaskChange>& changed) {
   SetState(i, TaskState::kReady, changed);
 }
 
-AttemptId GraphRun::Cancel(int32_t i, std::vector<TaskChange>& changed) {
-  if (IsFinished(tasks_[i].state)) return 0;
-  AttemptId running = std::exchange(tasks_[i].current_attempt, 0);
-  SetState(i, TaskState::kCancelled, changed);
-  SkipDependents(i, changed);
+std::vector<AttemptId> GraphRun::Cancel(const std::vector<int32_t>& targets,
+                                        std::vector<TaskChange>& changed) {
+  std::vector<AttemptId> running;
+  std::vector<int32_t> cancelled;
+  for (int32_t i : targets) {
+    if (IsFinished(tasks_[i].state)) continue;
+    if (AttemptId a = std::exchange(tasks_[i].current_attempt, 0); a != 0) {
+      running.push_back(a);
+    }
+    SetState(i, TaskState::kCancelled, changed);
+    cancelled.push_back(i);
+  }
+  for (int32_t i : cancelled) SkipDependents(i, changed);
   return running;
+}
+
+AttemptId GraphRun::Cancel(int32_t i, std::vector<TaskChange>& changed) {
+  std::vector<AttemptId> running = Cancel(std::vector<int32_t>{i}, changed);
+  return running.empty() ? 0 : running.front();
 }
 
 void GraphRun::SkipDependents(int32_t root, std::vector<TaskChange>& changed) {

@@ -37,6 +37,9 @@ class GraphRun {
   size_t size() const { return tasks_.size(); }
   bool finished() const { return counts_.unfinished() == 0; }
 
+  // Index of the task named `id`, or -1. Linear: for rare requests only.
+  int32_t IndexOf(const std::string& id) const;
+
   // Tasks that are ready (in index order); used once after construction to
   // seed the ready queue.
   std::vector<int32_t> ReadyTasks() const;
@@ -54,8 +57,14 @@ class GraphRun {
   bool Fail(int32_t i, std::vector<TaskChange>& changed);
   // running -> ready: the attempt was lost through no fault of the task.
   void Requeue(int32_t i, std::vector<TaskChange>& changed);
-  // Any unfinished task -> cancelled, its transitive dependents skipped.
-  // Returns the attempt that was running, or 0.
+  // Every unfinished task of `targets` -> cancelled; then their pending
+  // transitive dependents -> skipped. Cancelling first makes the outcome
+  // independent of the order of `targets`: a target is never skipped
+  // because another target was cancelled. Returns the attempts that were
+  // running.
+  std::vector<AttemptId> Cancel(const std::vector<int32_t>& targets,
+                                std::vector<TaskChange>& changed);
+  // One task; returns the attempt that was running, or 0.
   AttemptId Cancel(int32_t i, std::vector<TaskChange>& changed);
 
   // The graph's final state, valid once finished().

@@ -1,0 +1,520 @@
+#include "coordinator/store.h"
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/codec.h"
+#include "common/graph_spec.h"
+#include "common/sqlite.h"
+#include "coordinator/types.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/test_util.h"
+
+namespace vitte::task {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing_util::MakeGraph;
+using testing_util::MakeTask;
+using testing_util::TempDir;
+
+// A graph spec with every field set to something other than its default.
+GraphSpec RichSpec() {
+  TaskSpec fetch = MakeTask("fetch");
+  fetch.command = {"curl", "-fsSL", "https://example.org/a b", ""};
+  fetch.env = {{"HTTP_PROXY", "http://proxy:3128"}, {"EMPTY", ""}};
+  fetch.cwd = "/var/tmp/fetch";
+  fetch.priority = -4;
+  fetch.max_attempts = 3;
+  fetch.timeout_s = 600;
+  fetch.labels = {{"net", "yes"}, {"os", "linux"}};
+  TaskSpec unpack = MakeTask("unpack", {"fetch"});
+  unpack.priority = 7;
+  TaskSpec build = MakeTask("build", {"fetch", "unpack"});
+  build.command = {"make", "-j8", std::string("bin\0ary", 7)};
+  build.timeout_s = 3600;
+  build.max_attempts = 2;
+  build.labels = {{"arch", "amd64"}};
+  return MakeGraph("release ü", {fetch, unpack, build});
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  // Closes the store (if open) and opens the file again.
+  void Reopen() {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+  }
+
+  // Inserts `spec` (validated) with every root ready, the rest pending.
+  absl::StatusOr<GraphId> Insert(GraphSpec spec, std::string request_id = "",
+                                 int64_t created_ms = 1000) {
+    absl::StatusOr<Dag> dag = ValidateGraphSpec(spec);
+    if (!dag.ok()) return dag.status();
+    GraphRecord record;
+    record.name = spec.name;
+    record.request_id = std::move(request_id);
+    record.created_at_ms = created_ms;
+    std::vector<TaskStatus> initial(spec.tasks.size());
+    for (size_t i = 0; i < initial.size(); ++i) {
+      if (dag->deps(i).empty()) initial[i].state = TaskState::kReady;
+    }
+    return store_->InsertGraph(record, spec, *dag, initial);
+  }
+
+  static AttemptRecord Attempt(AttemptId id, GraphId graph, int32_t task,
+                               int32_t number, AttemptState state) {
+    AttemptRecord a;
+    a.id = id;
+    a.graph_id = graph;
+    a.task_index = task;
+    a.number = number;
+    a.worker = absl::StrCat("worker-", id % 3);
+    a.session_id = 1000 + id;
+    a.state = state;
+    a.started_at_ms = 10 * id;
+    if (state != AttemptState::kRunning) a.finished_at_ms = 10 * id + 5;
+    return a;
+  }
+
+  static StoreWrites::TaskUpdate Update(GraphId graph, int32_t task,
+                                        TaskState state, int32_t attempts,
+                                        AttemptId current = 0) {
+    StoreWrites::TaskUpdate u{graph, task, {}};
+    u.status.state = state;
+    u.status.attempts = attempts;
+    u.status.current_attempt = current;
+    return u;
+  }
+
+  TempDir dir_;
+  const std::string path_ = dir_.File("vitte.db");
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, InsertedGraphReadsBackIdentically) {
+  GraphSpec spec = RichSpec();
+  ASSERT_OK_AND_ASSIGN(GraphId id, Insert(spec, "req-1", 1234));
+  EXPECT_GT(id, 0);
+
+  ASSERT_OK_AND_ASSIGN(StoredGraph g, store_->ReadGraph(id));
+  EXPECT_EQ(g.record.id, id);
+  EXPECT_EQ(g.record.name, "release ü");
+  EXPECT_EQ(g.record.request_id, "req-1");
+  EXPECT_EQ(g.record.state, GraphState::kRunning);
+  EXPECT_FALSE(g.record.cancel_requested);
+  EXPECT_EQ(g.record.created_at_ms, 1234);
+  EXPECT_EQ(g.record.finished_at_ms, 0);
+  EXPECT_EQ(g.spec.name, spec.name);
+  ASSERT_EQ(g.spec.tasks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(g.spec.tasks[i], spec.tasks[i]) << "task " << spec.tasks[i].id;
+  }
+  // The topology is rebuilt.
+  ASSERT_EQ(g.dag.size(), 3u);
+  EXPECT_THAT(g.dag.deps(2), ElementsAre(0, 1));
+  EXPECT_THAT(g.dag.dependents(0), ElementsAre(1, 2));
+  ASSERT_EQ(g.tasks.size(), 3u);
+  EXPECT_EQ(g.tasks[0].state, TaskState::kReady);
+  EXPECT_EQ(g.tasks[1].state, TaskState::kPending);
+  EXPECT_EQ(g.tasks[2].skipped_because, -1);
+
+  // And survives closing the file.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(StoredGraph again, store_->ReadGraph(id));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(again.spec.tasks[i], spec.tasks[i]);
+}
+
+TEST_F(StoreTest, DependenciesReadBackDedupedInTaskOrder) {
+  GraphSpec spec = MakeGraph(
+      "g", {MakeTask("a"), MakeTask("b"), MakeTask("c", {"b", "a", "b"})});
+  ASSERT_OK_AND_ASSIGN(GraphId id, Insert(spec));
+  ASSERT_OK_AND_ASSIGN(StoredGraph g, store_->ReadGraph(id));
+  EXPECT_THAT(g.spec.tasks[2].deps, ElementsAre("a", "b"));
+}
+
+TEST_F(StoreTest, ReadUnknownGraphIsNotFound) {
+  EXPECT_CODE(store_->ReadGraph(42), absl::StatusCode::kNotFound);
+  EXPECT_CODE(store_->ReadGraphRecord(42), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(store_->ReadGraph(42).status().message()),
+              HasSubstr("42"));
+}
+
+TEST_F(StoreTest, CommittedChangesSurviveReopen) {
+  ASSERT_OK_AND_ASSIGN(
+      GraphId id, Insert(MakeGraph("g", {MakeTask("a"), MakeTask("b", {"a"}),
+                                         MakeTask("c", {"b"})})));
+  StoreWrites w;
+  AttemptRecord done = Attempt(1, id, 0, 1, AttemptState::kSucceeded);
+  done.exit_code = 0;
+  done.stdout_tail = std::string("out\0put", 7);
+  done.stderr_tail = "warning: x";
+  w.attempts.push_back(done);
+  AttemptRecord failed = Attempt(2, id, 1, 1, AttemptState::kFailed);
+  failed.exit_code = 2;
+  failed.signal = 9;
+  failed.timed_out = true;
+  failed.error = "killed after 30s";
+  w.attempts.push_back(failed);
+  w.tasks.push_back(Update(id, 0, TaskState::kSucceeded, 1));
+  StoreWrites::TaskUpdate b = Update(id, 1, TaskState::kFailed, 1);
+  b.status.failures = 1;
+  w.tasks.push_back(b);
+  StoreWrites::TaskUpdate c = Update(id, 2, TaskState::kSkipped, 0);
+  c.status.skipped_because = 1;
+  w.tasks.push_back(c);
+  w.graphs.push_back({id, GraphState::kFailed, true, 5555});
+  ASSERT_OK(store_->Commit(w));
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(StoredGraph g, store_->ReadGraph(id));
+  EXPECT_EQ(g.record.state, GraphState::kFailed);
+  EXPECT_TRUE(g.record.cancel_requested);
+  EXPECT_EQ(g.record.finished_at_ms, 5555);
+  EXPECT_EQ(g.tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(g.tasks[0].attempts, 1);
+  EXPECT_EQ(g.tasks[1].state, TaskState::kFailed);
+  EXPECT_EQ(g.tasks[1].failures, 1);
+  EXPECT_EQ(g.tasks[2].state, TaskState::kSkipped);
+  EXPECT_EQ(g.tasks[2].skipped_because, 1);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<AttemptRecord> attempts,
+                       store_->ReadAttempts(id, /*all=*/true));
+  ASSERT_EQ(attempts.size(), 2u);
+  const AttemptRecord& a0 = attempts[0];
+  EXPECT_EQ(a0.id, 1u);
+  EXPECT_EQ(a0.graph_id, id);
+  EXPECT_EQ(a0.task_index, 0);
+  EXPECT_EQ(a0.number, 1);
+  EXPECT_EQ(a0.worker, done.worker);
+  EXPECT_EQ(a0.session_id, done.session_id);
+  EXPECT_EQ(a0.state, AttemptState::kSucceeded);
+  EXPECT_EQ(a0.started_at_ms, 10);
+  EXPECT_EQ(a0.finished_at_ms, 15);
+  EXPECT_EQ(a0.exit_code, 0);
+  EXPECT_EQ(a0.stdout_tail, std::string("out\0put", 7));
+  EXPECT_EQ(a0.stderr_tail, "warning: x");
+  const AttemptRecord& a1 = attempts[1];
+  EXPECT_EQ(a1.state, AttemptState::kFailed);
+  EXPECT_EQ(a1.exit_code, 2);
+  EXPECT_EQ(a1.signal, 9);
+  EXPECT_TRUE(a1.timed_out);
+  EXPECT_EQ(a1.error, "killed after 30s");
+}
+
+TEST_F(StoreTest, AttemptWithSameIdIsReplaced) {
+  ASSERT_OK_AND_ASSIGN(GraphId id, Insert(MakeGraph("g", {MakeTask("a")})));
+  StoreWrites w;
+  w.attempts.push_back(Attempt(7, id, 0, 1, AttemptState::kRunning));
+  w.tasks.push_back(Update(id, 0, TaskState::kRunning, 1, 7));
+  ASSERT_OK(store_->Commit(w));
+  ASSERT_OK_AND_ASSIGN(auto running, store_->RunningAttempts());
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].id, 7u);
+
+  w.Clear();
+  EXPECT_TRUE(w.empty());
+  w.attempts.push_back(Attempt(7, id, 0, 1, AttemptState::kSucceeded));
+  ASSERT_OK(store_->Commit(w));
+  ASSERT_OK_AND_ASSIGN(auto all, store_->ReadAttempts(id, true));
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, AttemptState::kSucceeded);
+  ASSERT_OK_AND_ASSIGN(running, store_->RunningAttempts());
+  EXPECT_THAT(running, IsEmpty());
+}
+
+TEST_F(StoreTest, EmptyCommitIsOk) { EXPECT_OK(store_->Commit(StoreWrites{})); }
+
+TEST_F(StoreTest, DuplicateRequestIdStoresNothingAndNamesExistingGraph) {
+  ASSERT_OK_AND_ASSIGN(GraphId first,
+                       Insert(MakeGraph("one", {MakeTask("a")}), "req-42"));
+  absl::StatusOr<GraphId> second =
+      Insert(MakeGraph("two", {MakeTask("x"), MakeTask("y")}), "req-42");
+  EXPECT_CODE(second, absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(second.status().message(), absl::StrCat(first));
+
+  ASSERT_OK_AND_ASSIGN(auto graphs, store_->ListGraphs(100));
+  ASSERT_EQ(graphs.size(), 1u);
+  EXPECT_EQ(graphs[0].first.name, "one");
+  EXPECT_EQ(graphs[0].second.total(), 1);
+
+  // The store still works after the refused insert (its transaction was
+  // rolled back, not left open).
+  ASSERT_OK_AND_ASSIGN(GraphId third, Insert(MakeGraph("three", {MakeTask("a")}),
+                                             "req-43"));
+  EXPECT_GT(third, first);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(graphs, store_->ListGraphs(100));
+  EXPECT_EQ(graphs.size(), 2u);
+}
+
+TEST_F(StoreTest, GraphsWithoutRequestIdDoNotCollide) {
+  ASSERT_OK(Insert(MakeGraph("one", {MakeTask("a")})));
+  ASSERT_OK(Insert(MakeGraph("two", {MakeTask("a")})));
+  ASSERT_OK_AND_ASSIGN(auto graphs, store_->ListGraphs(100));
+  EXPECT_EQ(graphs.size(), 2u);
+  EXPECT_EQ(graphs[0].first.request_id, "");
+}
+
+TEST_F(StoreTest, FindByRequestId) {
+  ASSERT_OK_AND_ASSIGN(GraphId a, Insert(MakeGraph("a", {MakeTask("a")}), "r-a"));
+  ASSERT_OK_AND_ASSIGN(GraphId b, Insert(MakeGraph("b", {MakeTask("b")}), "r-b"));
+  ASSERT_OK_AND_ASSIGN(GraphId found_a, store_->FindByRequestId("r-a"));
+  ASSERT_OK_AND_ASSIGN(GraphId found_b, store_->FindByRequestId("r-b"));
+  EXPECT_EQ(found_a, a);
+  EXPECT_EQ(found_b, b);
+  absl::StatusOr<GraphId> missing = store_->FindByRequestId("r-c");
+  EXPECT_CODE(missing, absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("r-c"));
+}
+
+TEST_F(StoreTest, ListGraphsMostRecentFirstWithCounts) {
+  ASSERT_OK_AND_ASSIGN(GraphId g1, Insert(MakeGraph("first", {MakeTask("a")})));
+  ASSERT_OK_AND_ASSIGN(
+      GraphId g2, Insert(MakeGraph("second", {MakeTask("a"), MakeTask("b", {"a"}),
+                                              MakeTask("c", {"a"})})));
+  ASSERT_OK_AND_ASSIGN(GraphId g3,
+                       Insert(MakeGraph("third", {MakeTask("a"), MakeTask("b")})));
+  StoreWrites w;
+  w.tasks.push_back(Update(g2, 0, TaskState::kSucceeded, 1));
+  w.tasks.push_back(Update(g2, 1, TaskState::kRunning, 1, 3));
+  w.tasks.push_back(Update(g2, 2, TaskState::kReady, 0));
+  w.tasks.push_back(Update(g1, 0, TaskState::kFailed, 1));
+  w.graphs.push_back({g1, GraphState::kFailed, false, 99});
+  ASSERT_OK(store_->Commit(w));
+
+  ASSERT_OK_AND_ASSIGN(auto graphs, store_->ListGraphs(10));
+  ASSERT_EQ(graphs.size(), 3u);
+  EXPECT_EQ(graphs[0].first.id, g3);
+  EXPECT_EQ(graphs[1].first.id, g2);
+  EXPECT_EQ(graphs[2].first.id, g1);
+  EXPECT_EQ(graphs[0].second.ready, 2);
+  EXPECT_EQ(graphs[0].second.total(), 2);
+  const TaskCounts& c2 = graphs[1].second;
+  EXPECT_EQ(c2.succeeded, 1);
+  EXPECT_EQ(c2.running, 1);
+  EXPECT_EQ(c2.ready, 1);
+  EXPECT_EQ(c2.total(), 3);
+  EXPECT_EQ(graphs[2].first.state, GraphState::kFailed);
+  EXPECT_EQ(graphs[2].first.finished_at_ms, 99);
+  EXPECT_EQ(graphs[2].second.failed, 1);
+
+  ASSERT_OK_AND_ASSIGN(auto two, store_->ListGraphs(2));
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].first.id, g3);
+  EXPECT_EQ(two[1].first.id, g2);
+}
+
+TEST_F(StoreTest, ListGraphsOfEmptyStore) {
+  ASSERT_OK_AND_ASSIGN(auto graphs, store_->ListGraphs(10));
+  EXPECT_THAT(graphs, IsEmpty());
+}
+
+TEST_F(StoreTest, ReadAttemptsAllOrLastPerTask) {
+  ASSERT_OK_AND_ASSIGN(GraphId id,
+                       Insert(MakeGraph("g", {MakeTask("a"), MakeTask("b")})));
+  ASSERT_OK_AND_ASSIGN(GraphId other, Insert(MakeGraph("o", {MakeTask("a")})));
+  StoreWrites w;
+  // Committed out of order, to check the read order.
+  w.attempts.push_back(Attempt(5, id, 1, 2, AttemptState::kRunning));
+  w.attempts.push_back(Attempt(1, id, 0, 1, AttemptState::kLost));
+  w.attempts.push_back(Attempt(3, id, 1, 1, AttemptState::kFailed));
+  w.attempts.push_back(Attempt(2, id, 0, 2, AttemptState::kFailed));
+  w.attempts.push_back(Attempt(4, id, 0, 3, AttemptState::kSucceeded));
+  w.attempts.push_back(Attempt(6, other, 0, 1, AttemptState::kRunning));
+  ASSERT_OK(store_->Commit(w));
+
+  auto ids = [](const std::vector<AttemptRecord>& v) {
+    std::vector<AttemptId> out;
+    for (const auto& a : v) out.push_back(a.id);
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(auto all, store_->ReadAttempts(id, true));
+  EXPECT_THAT(ids(all), ElementsAre(1u, 2u, 4u, 3u, 5u));
+  ASSERT_OK_AND_ASSIGN(auto last, store_->ReadAttempts(id, false));
+  EXPECT_THAT(ids(last), ElementsAre(4u, 5u));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->ReadAttempts(999, true));
+  EXPECT_THAT(none, IsEmpty());
+}
+
+TEST_F(StoreTest, RunningAttemptsAndMaxAttemptId) {
+  ASSERT_OK_AND_ASSIGN(AttemptId max0, store_->MaxAttemptId());
+  EXPECT_EQ(max0, 0u);
+  ASSERT_OK_AND_ASSIGN(auto running0, store_->RunningAttempts());
+  EXPECT_THAT(running0, IsEmpty());
+
+  ASSERT_OK_AND_ASSIGN(GraphId g1, Insert(MakeGraph("g1", {MakeTask("a")})));
+  ASSERT_OK_AND_ASSIGN(GraphId g2,
+                       Insert(MakeGraph("g2", {MakeTask("a"), MakeTask("b")})));
+  StoreWrites w;
+  w.attempts.push_back(Attempt(12, g2, 1, 1, AttemptState::kRunning));
+  w.attempts.push_back(Attempt(40, g1, 0, 1, AttemptState::kSucceeded));
+  w.attempts.push_back(Attempt(11, g2, 0, 1, AttemptState::kRunning));
+  w.attempts.push_back(Attempt(13, g1, 0, 2, AttemptState::kLost));
+  ASSERT_OK(store_->Commit(w));
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(AttemptId max, store_->MaxAttemptId());
+  EXPECT_EQ(max, 40u);
+  ASSERT_OK_AND_ASSIGN(auto running, store_->RunningAttempts());
+  ASSERT_EQ(running.size(), 2u);
+  EXPECT_EQ(running[0].id, 11u);
+  EXPECT_EQ(running[0].graph_id, g2);
+  EXPECT_EQ(running[0].task_index, 0);
+  EXPECT_EQ(running[1].id, 12u);
+  EXPECT_EQ(running[1].task_index, 1);
+}
+
+TEST_F(StoreTest, ForEachRunningGraphSkipsFinishedOldestFirst) {
+  ASSERT_OK_AND_ASSIGN(GraphId g1, Insert(MakeGraph("g1", {MakeTask("a")})));
+  ASSERT_OK_AND_ASSIGN(GraphId g2, Insert(MakeGraph("g2", {MakeTask("a")})));
+  ASSERT_OK_AND_ASSIGN(GraphId g3, Insert(RichSpec()));
+  ASSERT_OK_AND_ASSIGN(GraphId g4, Insert(MakeGraph("g4", {MakeTask("a")})));
+  StoreWrites w;
+  w.graphs.push_back({g2, GraphState::kSucceeded, false, 1});
+  w.graphs.push_back({g4, GraphState::kCancelled, true, 1});
+  w.tasks.push_back(Update(g3, 0, TaskState::kRunning, 1, 77));
+  ASSERT_OK(store_->Commit(w));
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+
+  std::vector<GraphId> seen;
+  ASSERT_OK(store_->ForEachRunningGraph([&](StoredGraph g) {
+    seen.push_back(g.record.id);
+    if (g.record.id == g3) {
+      GraphSpec expected = RichSpec();
+      EXPECT_EQ(g.spec.tasks.size(), expected.tasks.size());
+      for (size_t i = 0; i < g.spec.tasks.size(); ++i) {
+        EXPECT_EQ(g.spec.tasks[i], expected.tasks[i]);
+      }
+      EXPECT_EQ(g.dag.size(), 3u);
+      EXPECT_EQ(g.tasks[0].state, TaskState::kRunning);
+      EXPECT_EQ(g.tasks[0].current_attempt, 77u);
+    }
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(seen, ElementsAre(g1, g3));
+
+  // An error from the callback stops the walk and is returned.
+  int calls = 0;
+  absl::Status stopped = store_->ForEachRunningGraph([&](StoredGraph) {
+    ++calls;
+    return absl::InternalError("stop");
+  });
+  EXPECT_EQ(stopped, absl::InternalError("stop"));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(StoreTest, SecondOpenWhileOpenFailsAsInUse) {
+  absl::StatusOr<std::unique_ptr<Store>> second = Store::Open(path_);
+  EXPECT_CODE(second, absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use"));
+  // The first store is unaffected, and once closed the file opens again.
+  EXPECT_OK(Insert(MakeGraph("g", {MakeTask("a")})));
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<Store>> third = Store::Open(path_);
+  ASSERT_OK(third);
+  ASSERT_OK_AND_ASSIGN(auto graphs, (*third)->ListGraphs(10));
+  EXPECT_EQ(graphs.size(), 1u);
+}
+
+TEST_F(StoreTest, JournalModeIsWal) {
+  ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path_));
+  ASSERT_OK_AND_ASSIGN(sql::Statement s, db->Prepare("PRAGMA journal_mode"));
+  ASSERT_OK_AND_ASSIGN(bool row, s.Step());
+  ASSERT_TRUE(row);
+  EXPECT_EQ(s.ColumnText(0), "wal");
+  ASSERT_OK_AND_ASSIGN(int64_t version, db->QueryInt("PRAGMA user_version"));
+  EXPECT_EQ(version, Store::kSchemaVersion);
+}
+
+TEST_F(StoreTest, CorruptDependencyBlobIsDataLoss) {
+  ASSERT_OK_AND_ASSIGN(GraphId id,
+                       Insert(MakeGraph("g", {MakeTask("a"), MakeTask("b", {"a"})})));
+  store_.reset();
+  {
+    // Point b's dependency at a task index that does not exist.
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path_));
+    ASSERT_OK_AND_ASSIGN(
+        sql::Statement s,
+        db->Prepare("UPDATE tasks SET deps = ?1 WHERE graph_id = ?2 AND idx = 1"));
+    std::vector<int32_t> bad = {5};
+    s.BindBlob(1, codec::EncodeInts(bad)).Bind(2, id);
+    ASSERT_OK(s.Run());
+  }
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_CODE(store_->ReadGraph(id), absl::StatusCode::kDataLoss);
+}
+
+class StoreOpenTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(StoreOpenTest, NewerSchemaVersionIsRefused) {
+  const std::string path = dir_.File("future.db");
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+    ASSERT_OK(db->Execute("CREATE TABLE t (x INTEGER); PRAGMA user_version = 99"));
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
+  EXPECT_CODE(store, absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("99"));
+  // The refused file is left as it was.
+  ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+  ASSERT_OK_AND_ASSIGN(int64_t version, db->QueryInt("PRAGMA user_version"));
+  EXPECT_EQ(version, 99);
+  // And the lock was released with the refused store.
+  absl::StatusOr<std::unique_ptr<Store>> again = Store::Open(path);
+  EXPECT_CODE(again, absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("99"));
+}
+
+TEST_F(StoreOpenTest, GarbageFileIsDataLoss) {
+  const std::string path = dir_.File("garbage.db");
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 512; ++i) out << "this is not a database\n";
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
+  EXPECT_CODE(store, absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(path));
+}
+
+TEST_F(StoreOpenTest, MissingDirectoryIsAnErrorNotACrash) {
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(dir_.File("no/such/dir/vitte.db"));
+  EXPECT_FALSE(store.ok());
+}
+
+TEST_F(StoreOpenTest, NormalSynchronousModeStillPersists) {
+  const std::string path = dir_.File("normal.db");
+  GraphSpec spec = MakeGraph("g", {MakeTask("a")});
+  ASSERT_OK_AND_ASSIGN(Dag dag, ValidateGraphSpec(spec));
+  GraphId id = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store,
+                         Store::Open(path, StoreOptions{.synchronous_full = false}));
+    GraphRecord record;
+    record.name = "g";
+    ASSERT_OK_AND_ASSIGN(id, store->InsertGraph(record, spec, dag,
+                                                std::vector<TaskStatus>(1)));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path));
+  ASSERT_OK_AND_ASSIGN(StoredGraph g, store->ReadGraph(id));
+  EXPECT_EQ(g.spec.tasks[0], spec.tasks[0]);
+}
+
+}  // namespace
+}  // namespace vitte::task
