@@ -1,0 +1,204 @@
+// Integration test harness: starts the real vitte-taskd, vitte-worker and
+// vitte-task binaries as child processes and talks to them only through
+// their command lines, files and exit codes.
+//
+// Every child runs under a `Process` handle that SIGKILLs and reaps it on
+// destruction (and dies with the test binary, via PR_SET_PDEATHSIG). Every
+// wait is bounded. Each test gets its own temp dir, database and ephemeral
+// port (127.0.0.1:0, then the port the daemon writes to --port-file).
+//
+// Nothing here is thread-safe: a test drives its processes from one thread.
+#ifndef VITTE_TESTS_INTEGRATION_HARNESS_H_
+#define VITTE_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "vitte/task/v1/task.pb.h"
+
+namespace vitte::task::integration {
+
+// Paths of the binaries under test, from the build (compile definitions).
+std::string TaskdPath();
+std::string WorkerPath();
+std::string CliPath();
+// The source tree's examples/ directory.
+std::string ExamplesDir();
+
+// A child process whose stdout and stderr go to files. Destruction SIGKILLs
+// it (if it still runs) and reaps it, so no test leaves a daemon behind.
+class Process {
+ public:
+  // Starts argv[0] (a path, not looked up in PATH) with `env` added to (and
+  // overriding) this process's environment. stdin is /dev/null; stdout and
+  // stderr are written to `log_prefix` + ".out" / ".err". Fails if the
+  // program cannot be executed.
+  static absl::StatusOr<std::unique_ptr<Process>> Start(
+      const std::vector<std::string>& argv, const std::string& log_prefix,
+      const std::map<std::string, std::string>& env = {});
+
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // Sends `signal` to the process. FAILED_PRECONDITION once it was reaped.
+  absl::Status Signal(int signal);
+
+  // Waits at most `timeout` for the process to end. Returns its exit code
+  // when it exited, or 128 + N when signal N killed it (the shell's
+  // convention). DEADLINE_EXCEEDED if it still runs at the deadline (it is
+  // left running).
+  absl::StatusOr<int> WaitForExit(absl::Duration timeout);
+
+  // True once the process has ended (reaps it without blocking).
+  bool Exited();
+
+  std::string Stdout() const;
+  std::string Stderr() const;
+  // The last lines of both logs, for failure messages.
+  std::string LogsForDiagnosis() const;
+
+ private:
+  Process(pid_t pid, std::string out_path, std::string err_path);
+  // Records a status from waitpid.
+  void Reaped(int wait_status);
+
+  pid_t pid_;
+  std::string out_path_;
+  std::string err_path_;
+  // Set once reaped: the exit code in the convention of WaitForExit.
+  std::optional<int> exit_code_;
+};
+
+// The outcome of one CLI run.
+struct CliResult {
+  // Exit code, 128 + N if killed by signal N, -1 if it could not run or did
+  // not finish in time (a test failure has been recorded then).
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Polls `condition` every 20 ms until it returns true or `timeout` passes.
+// Returns whether it became true.
+bool PollUntil(absl::Duration timeout, const std::function<bool()>& condition);
+
+// Reads a whole file; empty if it does not exist.
+std::string ReadFileOrEmpty(const std::string& path);
+// The lines of a file, without their '\n'; empty if it does not exist.
+std::vector<std::string> ReadLines(const std::string& path);
+// Writes `content` to `path` (truncating); records a test failure if not.
+void WriteFileOrFail(const std::string& path, const std::string& content);
+
+// True while a process with this pid exists and is not a zombie.
+bool ProcessAlive(pid_t pid);
+
+// Parses JSON printed by the CLI (protobuf JSON) into `message`.
+absl::Status ParseJson(const std::string& json,
+                       google::protobuf::Message& message);
+// The DAG file form of a graph spec.
+std::string ToDagJson(const v1::GraphSpec& spec);
+
+// Builds a TaskSpec for the common cases.
+v1::TaskSpec MakeTask(const std::string& id,
+                      const std::vector<std::string>& command,
+                      const std::vector<std::string>& deps = {});
+// A task running `script` with sh -c.
+v1::TaskSpec ShellTask(const std::string& id, const std::string& script,
+                       const std::vector<std::string>& deps = {});
+
+// Looks a task up by id; nullptr if absent.
+const v1::Task* FindTask(const v1::Graph& graph, const std::string& id);
+
+// A test with its own temp dir, and helpers to run a coordinator, workers
+// and the CLI in it. The temp dir is removed when the test passes and kept
+// (its path is printed) when it fails, for the logs.
+class IntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Absolute path of `name` inside the test's temp dir.
+  std::string Path(const std::string& name) const;
+  const std::string& dir() const { return dir_; }
+
+  // Writes the DAG file `name` in the temp dir; returns its path.
+  std::string WriteDag(const std::string& name, const v1::GraphSpec& spec);
+
+  // Starts vitte-taskd on 127.0.0.1:0 with `db` (default: "coordinator.db"
+  // in the temp dir), waits up to 20 s for its port file and sets address().
+  // Records a fatal failure (check with ASSERT_NO_FATAL_FAILURE) if it does
+  // not come up.
+  void StartCoordinator(const std::string& db = "");
+  // SIGKILLs the coordinator (a crash) and reaps it.
+  void KillCoordinator();
+  Process& coordinator() { return *coordinator_; }
+  const std::string& address() const { return address_; }
+
+  // Starts a worker connected to address(). `labels` are key=value pairs.
+  void StartWorker(const std::string& name, int slots,
+                   const std::map<std::string, std::string>& labels = {});
+  Process& worker(const std::string& name) { return *workers_.at(name); }
+  // Stops a worker with SIGTERM (it then stops its tasks) and waits for it.
+  void StopWorker(const std::string& name);
+  // Waits up to 20 s until `workers --output json` lists every one of
+  // `names`. Fatal failure otherwise.
+  void WaitForWorkers(const std::vector<std::string>& names);
+
+  // Runs vitte-task with `args` (no --coordinator added), bounded by
+  // `timeout`.
+  CliResult RunCli(const std::vector<std::string>& args,
+                   absl::Duration timeout = absl::Seconds(30),
+                   const std::map<std::string, std::string>& env = {});
+  // Runs vitte-task --coordinator address() `args`.
+  CliResult Cli(const std::vector<std::string>& args,
+                absl::Duration timeout = absl::Seconds(30));
+  // Starts vitte-task with `args` as a long-lived process (e.g. `run`).
+  std::unique_ptr<Process> StartCli(const std::vector<std::string>& args);
+
+  // `submit FILE` without --wait; returns the graph id printed (empty, with
+  // a test failure recorded, if the submit failed).
+  std::string Submit(const std::string& dag_path);
+  // `status ID --attempts --output json`, parsed.
+  absl::StatusOr<v1::Graph> GetGraph(const std::string& graph_id);
+  // `list --output json`, parsed.
+  absl::StatusOr<v1::ListGraphsResponse> ListGraphs();
+  // Polls GetGraph until `condition` holds or `timeout` passes; returns the
+  // last graph read (check the condition again in the test).
+  v1::Graph PollGraph(const std::string& graph_id, absl::Duration timeout,
+                      const std::function<bool(const v1::Graph&)>& condition);
+
+  // Kills (SIGKILL) at tear-down the process whose pid is in `pid_file`, if
+  // it is still a `sleep`: a safety net so that a test that fails (or a
+  // product that leaks task processes) leaves nothing running.
+  void KillAtTearDown(const std::string& pid_file);
+
+ private:
+  std::string dir_;
+  int coordinator_starts_ = 0;
+  int cli_runs_ = 0;
+  int worker_starts_ = 0;
+  std::unique_ptr<Process> coordinator_;
+  std::string address_;
+  std::map<std::string, std::unique_ptr<Process>> workers_;
+  std::vector<std::string> pid_files_;
+};
+
+// The pid written to `path` by a task (`echo $$ > path`), or nullopt.
+std::optional<pid_t> ReadPid(const std::string& path);
+
+}  // namespace vitte::task::integration
+
+#endif  // VITTE_TESTS_INTEGRATION_HARNESS_H_
