@@ -38,6 +38,8 @@ constexpr char kUsage[] =
     "  watch GRAPH_ID              follow a graph until it finishes\n"
     "  list                        recent graphs\n"
     "  cancel GRAPH_ID [TASK...]   cancel a graph, or some of its tasks\n"
+    "  retry GRAPH_ID              run the failed part of a finished graph "
+    "again\n"
     "  workers                     connected workers\n"
     "  run FILE.json [--jobs N] [--db PATH]\n"
     "                              run a DAG file on this machine, no daemon\n"
@@ -155,6 +157,16 @@ int Cancel(Client& client, const std::vector<std::string>& args) {
   return 0;
 }
 
+int Retry(Client& client, const std::vector<std::string>& args,
+          const Options& o) {
+  if (args.size() != 1) return Usage("retry takes one graph id");
+  auto retried = client.Retry(args[0]);
+  if (!retried.ok()) return Fail(retried.status());
+  std::cerr << "graph " << args[0] << ": " << *retried
+            << " task(s) will run again\n";
+  return o.wait ? FollowGraph(client, args[0]) : 0;
+}
+
 // FNV-1a: a stable digest of the DAG file, so that `run` finds the graph of
 // an interrupted run of the same file in the same database.
 uint64_t Fingerprint(const std::string& bytes) {
@@ -184,8 +196,10 @@ int Run(const std::vector<std::string>& args, const Options& o) {
   std::string db = o.db;
   std::string scratch;
   if (db.empty()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "vitte-run-XXXXXX").string();
+    std::error_code ec;
+    std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+    if (ec) tmp = "/tmp";
+    std::string pattern = (tmp / "vitte-run-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
       return Fail(absl::InternalError("cannot create a temporary directory"));
     }
@@ -244,6 +258,13 @@ int Run(const std::vector<std::string>& args, const Options& o) {
       if (!submitted->created()) {
         std::cerr << "resuming graph " << submitted->graph_id() << " from "
                   << db << "\n";
+        // A finished graph that did not succeed runs its failed part again
+        // (the succeeded tasks keep their results).
+        auto retried = client.Retry(submitted->graph_id());
+        if (retried.ok()) {
+          std::cerr << *retried << " task(s) that did not succeed will run "
+                    << "again\n";
+        }
       }
       exit_code = FollowGraph(client, submitted->graph_id());
     }
@@ -255,7 +276,10 @@ int Run(const std::vector<std::string>& args, const Options& o) {
     serving.join();
   }
   (*server)->Shutdown();
-  if (!scratch.empty()) std::filesystem::remove_all(scratch);
+  if (!scratch.empty()) {
+    std::error_code ignored;  // a scratch dir left behind is harmless
+    std::filesystem::remove_all(scratch, ignored);
+  }
   return exit_code;
 }
 
@@ -271,8 +295,8 @@ int RunCli(int argc, char** argv) {
   FlagParser flags(kUsage);
   flags.AddString("coordinator", &o.coordinator, "coordinator host:port");
   flags.AddBool("wait", &o.wait,
-                "submit: follow the graph to its end; exit 0 only if every "
-                "task succeeded");
+                "submit, retry: follow the graph to its end; exit 0 only if "
+                "every task succeeded");
   flags.AddString("request-id", &o.request_id,
                   "submit: idempotency key; a resubmit with the same key "
                   "returns the same graph");
@@ -311,6 +335,7 @@ int RunCli(int argc, char** argv) {
   if (command == "list") return List(*client, rest, o);
   if (command == "cancel") return Cancel(*client, rest);
   if (command == "workers") return Workers(*client, rest, o);
+  if (command == "retry") return Retry(*client, rest, o);
   return Usage(absl::StrCat("unknown command \"", command, "\""));
 }
 

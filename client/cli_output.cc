@@ -138,12 +138,16 @@ void PrintGraphList(std::ostream& out,
 void PrintWorkers(std::ostream& out,
                   const std::vector<v1::WorkerInfo>& workers) {
   std::vector<std::vector<std::string>> rows = {
-      {"WORKER", "SLOTS", "RUNNING", "LABELS", "CONNECTED"}};
+      {"WORKER", "STATE", "SLOTS", "RUNNING", "LABELS", "CONNECTED"}};
   for (const v1::WorkerInfo& w : workers) {
     std::vector<std::string> labels;
     for (const auto& [k, v] : w.labels()) labels.push_back(absl::StrCat(k, "=", v));
     std::sort(labels.begin(), labels.end());
-    rows.push_back({w.name(), absl::StrCat(w.slots()), absl::StrCat(w.running()),
+    std::string state = !w.connected() ? "disconnected"
+                        : w.draining()  ? "draining"
+                                        : "ready";
+    rows.push_back({w.name(), state, absl::StrCat(w.slots()),
+                    absl::StrCat(w.running()),
                     labels.empty() ? "-" : absl::StrJoin(labels, ","),
                     FormatTime(w.connected_at_ms())});
   }

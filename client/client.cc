@@ -108,6 +108,18 @@ absl::StatusOr<int64_t> Client::Cancel(const std::string& graph_id,
   return response.cancelled();
 }
 
+absl::StatusOr<int64_t> Client::Retry(const std::string& graph_id) {
+  v1::RetryGraphRequest request;
+  request.set_graph_id(graph_id);
+  v1::RetryGraphResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->RetryGraph(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response.retried();
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   v1::ListWorkersResponse response;
   grpc::ClientContext ctx;

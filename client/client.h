@@ -41,6 +41,9 @@ class Client {
   // Returns how many tasks were cancelled.
   absl::StatusOr<int64_t> Cancel(const std::string& graph_id,
                                  const std::vector<std::string>& task_ids = {});
+  // Runs the failed, skipped and cancelled tasks of a finished graph again;
+  // returns how many.
+  absl::StatusOr<int64_t> Retry(const std::string& graph_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
 
   // Calls `on_event` for each event of the graph (first one per task, then

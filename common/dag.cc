@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/graph_spec.h"
 
 namespace vitte::task {
 namespace {
@@ -32,7 +33,7 @@ absl::StatusOr<Dag> Dag::Build(
     auto [it, inserted] = index.emplace(ids(i), static_cast<int32_t>(i));
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "duplicate task id \"", ids(i), "\" (tasks #", it->second + 1,
+          "duplicate task id ", Quoted(ids(i)), " (tasks #", it->second + 1,
           " and #", i + 1, ")"));
     }
   }
@@ -45,8 +46,9 @@ absl::StatusOr<Dag> Dag::Build(
     for (const std::string& dep : deps(i)) {
       auto it = index.find(dep);
       if (it == index.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "task \"", ids(i), "\" depends on unknown task \"", dep, "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("task ", Quoted(ids(i)), " depends on unknown task ",
+                         Quoted(dep)));
       }
       out.push_back(it->second);
     }
@@ -101,11 +103,23 @@ absl::StatusOr<Dag> Dag::Build(
     std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
                 cycle.end());
     cycle.push_back(cycle.front());
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dependency cycle: ",
-        absl::StrJoin(cycle, " -> ", [&](std::string* out, int32_t i) {
-          out->append(ids(i));
-        })));
+    // A cycle through thousands of tasks is told by its two ends, so that
+    // the message stays readable (and small).
+    constexpr size_t kShown = 100;
+    auto join = [&](auto begin, auto end) {
+      return absl::StrJoin(begin, end, " -> ",
+                           [&](std::string* out, int32_t i) {
+                             out->append(ids(i));
+                           });
+    };
+    if (cycle.size() > kShown) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dependency cycle: ", join(cycle.begin(), cycle.begin() + kShown / 2),
+          " -> ... (", cycle.size() - kShown, " more) -> ",
+          join(cycle.end() - kShown / 2, cycle.end())));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("dependency cycle: ", join(cycle.begin(), cycle.end())));
   }
 
   Dag dag;

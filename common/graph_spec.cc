@@ -8,7 +8,7 @@ namespace {
 
 absl::Status TaskError(const TaskSpec& task, absl::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("task \"", task.id, "\" ", what));
+      absl::StrCat("task ", Quoted(task.id), " ", what));
 }
 
 absl::Status ValidateTask(TaskSpec& task, const GraphLimits& limits) {
@@ -27,7 +27,7 @@ absl::Status ValidateTask(TaskSpec& task, const GraphLimits& limits) {
   for (const auto& [k, v] : task.env) {
     if (k.empty() || k.find('=') != std::string::npos) {
       return TaskError(task, absl::StrCat("has an invalid environment "
-                                          "variable name \"", k, "\""));
+                                          "variable name ", Quoted(k)));
     }
     bytes += k.size() + v.size();
   }
@@ -57,12 +57,19 @@ absl::Status ValidateTask(TaskSpec& task, const GraphLimits& limits) {
 
 }  // namespace
 
+std::string Quoted(absl::string_view text) {
+  constexpr size_t kMax = 64;
+  if (text.size() <= kMax) return absl::StrCat("\"", text, "\"");
+  return absl::StrCat("\"", text.substr(0, kMax), "...\" (", text.size(),
+                      " bytes)");
+}
+
 absl::Status ValidateTaskId(const std::string& id, int64_t max_bytes) {
   if (id.empty()) return absl::InvalidArgumentError("task with an empty id");
   if (static_cast<int64_t>(id.size()) > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("task id \"", id.substr(0, 32), "...\" is ", id.size(),
-                     " bytes long, more than the limit of ", max_bytes));
+        absl::StrCat("task id ", Quoted(id), " is longer than the limit of ",
+                     max_bytes, " bytes"));
   }
   for (unsigned char c : id) {
     if (c <= ' ' || c == 0x7f) {
@@ -88,6 +95,14 @@ absl::StatusOr<Dag> ValidateGraphSpec(GraphSpec& spec,
         absl::StrCat("graph name is ", spec.name.size(),
                      " bytes long, more than the limit of ",
                      limits.max_name_bytes));
+  }
+  int64_t total_deps = 0;
+  for (const TaskSpec& task : spec.tasks) total_deps += task.deps.size();
+  if (total_deps > limits.max_total_deps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", total_deps,
+                     " dependencies in all, more than the limit of ",
+                     limits.max_total_deps));
   }
   for (size_t i = 0; i < spec.tasks.size(); ++i) {
     TaskSpec& task = spec.tasks[i];

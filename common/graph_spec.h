@@ -37,6 +37,7 @@ struct GraphSpec {
 struct GraphLimits {
   int64_t max_tasks = 2'000'000;
   int64_t max_deps_per_task = 10'000;
+  int64_t max_total_deps = 10'000'000;  // edges of the whole graph
   int64_t max_id_bytes = 256;
   int64_t max_name_bytes = 1024;
   int64_t max_command_args = 10'000;
@@ -51,6 +52,10 @@ struct GraphLimits {
 // (spelled as a path), or a limit exceeded.
 absl::StatusOr<Dag> ValidateGraphSpec(GraphSpec& spec,
                                       const GraphLimits& limits = {});
+
+// `text` in double quotes for an error message, cut to its first 64 bytes
+// (with "...") so that a huge bad input does not come back in full.
+std::string Quoted(absl::string_view text);
 
 // Checks one task id: non-empty, at most `max_bytes`, no whitespace or
 // control characters.

@@ -90,29 +90,43 @@ absl::Status Coordinator::Recover() {
     return absl::OkStatus();
   }));
 
-  // No session survives a restart, so every attempt that was running
-  // belonged to a worker this process has never heard of: it is lost and
-  // its task goes back to ready.
+  // No session survives a restart, but workers keep running their attempts
+  // while the coordinator is away. Each attempt that was running waits, with
+  // no session, for its worker to come back and claim it (OpenSession); the
+  // ones still unclaimed after a lease timeout are lost (Tick).
   Effects fx;
-  const int64_t now = clock_.NowMs();
   ASSIGN_OR_RETURN(std::vector<AttemptRecord> running, store_.RunningAttempts());
   for (AttemptRecord& a : running) {
+    auto g = graphs_.find(a.graph_id);
+    if (g != graphs_.end() && a.task_index >= 0 &&
+        static_cast<size_t>(a.task_index) < g->second->size() &&
+        g->second->status(a.task_index).current_attempt == a.id &&
+        g->second->status(a.task_index).state == TaskState::kRunning) {
+      attempts_[a.id] = {a.graph_id, a.task_index, 0, a};
+      continue;
+    }
+    // Not the current attempt of a live task: nothing can accept its result.
     a.state = AttemptState::kLost;
-    a.finished_at_ms = now;
-    a.error = "coordinator restarted while the attempt ran";
+    a.finished_at_ms = clock_.NowMs();
+    a.error = "not current when the coordinator restarted";
     fx.writes.attempts.push_back(a);
   }
+  orphans_deadline_ = clock_.Now() + options_.lease_timeout;
   for (auto& [id, run] : graphs_) {
     for (size_t i = 0; i < run->size(); ++i) {
-      if (run->status(i).state != TaskState::kRunning) continue;
-      std::vector<TaskChange> changes;
-      run->Requeue(static_cast<int32_t>(i), changes);
-      Record(*run, changes, nullptr, fx);
+      const TaskStatus& t = run->status(i);
+      if (t.state == TaskState::kRunning && !attempts_.contains(t.current_attempt)) {
+        std::vector<TaskChange> changes;
+        run->Requeue(static_cast<int32_t>(i), changes);
+        Record(*run, changes, nullptr, fx);
+      }
     }
     fx.graphs.insert(id);  // finishes graphs that were complete at a crash
   }
-  spdlog::info("recovered {} unfinished graphs from {}, {} attempts lost",
-               graphs_.size(), store_.path(), running.size());
+  spdlog::info("recovered {} unfinished graphs from {}; {} attempts wait up "
+               "to {} for their workers",
+               graphs_.size(), store_.path(), attempts_.size(),
+               absl::FormatDuration(options_.lease_timeout));
   Apply(fx);
   return absl::OkStatus();
 }
@@ -189,7 +203,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
         int32_t found = run.IndexOf(id);
         if (found < 0) {
           return absl::NotFoundError(absl::StrCat(
-              "graph ", graph_id, " has no task \"", id, "\""));
+              "graph ", graph_id, " has no task ", Quoted(id)));
         }
         targets.push_back(found);
       }
@@ -227,7 +241,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
       for (const TaskSpec& t : g.spec.tasks) known |= t.id == id;
       if (!known) {
         return absl::NotFoundError(
-            absl::StrCat("graph ", graph_id, " has no task \"", id, "\""));
+            absl::StrCat("graph ", graph_id, " has no task ", Quoted(id)));
       }
     }
     return 0;
@@ -236,11 +250,60 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
   return cancelled;
 }
 
+absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
+  auto running = [&]() {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "graph ", graph_id, " is still running; retry it once it finished"));
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    if (graphs_.contains(graph_id)) return running();
+  }
+  ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
+  if (g.record.state == GraphState::kSucceeded) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("graph ", graph_id, " succeeded; nothing to retry"));
+  }
+  int64_t retried = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    // Another Retry may have revived it while the store was read.
+    if (graphs_.contains(graph_id)) return running();
+    Effects fx;
+    for (size_t i = 0; i < g.tasks.size(); ++i) {
+      TaskStatus& t = g.tasks[i];
+      if (t.state == TaskState::kSucceeded) continue;
+      // Attempts keep counting (attempt numbers stay unique per task);
+      // the failure and loss budgets start afresh.
+      t = TaskStatus{TaskState::kPending, t.attempts, 0, -1, 0, 0, 0};
+      fx.tasks.insert({graph_id, static_cast<int32_t>(i)});
+      ++retried;
+    }
+    g.record.state = GraphState::kRunning;
+    g.record.cancel_requested = false;
+    g.record.finished_at_ms = 0;
+    auto run = std::make_unique<GraphRun>(std::move(g.record), std::move(g.spec),
+                                          std::move(g.dag), std::move(g.tasks));
+    for (int32_t i : run->ReadyTasks()) {
+      ready_.Push(run->task(i).labels, {run->task(i).priority, graph_id, i});
+    }
+    graphs_[graph_id] = std::move(run);
+    fx.graphs.insert(graph_id);
+    spdlog::info("graph {}: retrying {} tasks", graph_id, retried);
+    Dispatch(fx);
+    Apply(fx);
+  }
+  Deliver();
+  return retried;
+}
+
 absl::StatusOr<GraphView> Coordinator::GetGraph(GraphId graph_id,
                                                 bool all_attempts) {
-  ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
-  ASSIGN_OR_RETURN(std::vector<AttemptRecord> attempts,
-                   store_.ReadAttempts(graph_id, all_attempts));
+  ASSIGN_OR_RETURN(StoredGraph g,
+                   store_.ReadGraph(graph_id, all_attempts
+                                                  ? AttemptsToRead::kAll
+                                                  : AttemptsToRead::kLast));
+  std::vector<AttemptRecord> attempts = std::move(g.attempts);
   GraphView view;
   view.counts = CountTasks(g.tasks);
   view.record = std::move(g.record);
@@ -273,7 +336,8 @@ std::vector<WorkerView> Coordinator::ListWorkers() {
   for (const auto& [id, s] : sessions_) {
     out.push_back({s.registration.name, id, s.registration.slots,
                    static_cast<int32_t>(s.running.size()),
-                   s.registration.labels, s.connected_at_ms});
+                   s.registration.labels, s.connected_at_ms,
+                   absl::ToUnixMillis(s.last_seen), s.connected, s.draining});
   }
   std::sort(out.begin(), out.end(),
             [](const WorkerView& a, const WorkerView& b) {
@@ -324,168 +388,9 @@ void Coordinator::Unwatch(uint64_t watch_id) {
   watchers_.erase(watch_id);
 }
 
-absl::StatusOr<SessionId> Coordinator::OpenSession(
-    WorkerRegistration registration, std::shared_ptr<WorkerConnection> conn) {
-  if (registration.name.empty()) {
-    return absl::InvalidArgumentError("worker registered without a name");
-  }
-  if (registration.slots <= 0 || registration.slots > 100'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("worker \"", registration.name, "\" registered with ",
-                     registration.slots, " slots; expected 1..100000"));
-  }
-  SessionId id;
-  {
-    absl::MutexLock lock(&mu_);
-    Effects fx;
-    auto previous = session_by_name_.find(registration.name);
-    if (previous != session_by_name_.end()) {
-      // The worker restarted (or reconnected): whatever its old session
-      // was running will never be reported on that session.
-      DropSession(previous->second,
-                  absl::StrCat("worker \"", registration.name,
-                               "\" opened a new session"),
-                  fx);
-    }
-    id = ++last_session_id_;
-    spdlog::info("worker \"{}\" connected: session {}, {} slots",
-                 registration.name, id, registration.slots);
-    session_by_name_[registration.name] = id;
-    Session& s = sessions_[id];
-    s.id = id;
-    s.registration = std::move(registration);
-    s.conn = conn;
-    s.connected_at_ms = clock_.NowMs();
-    Delivery hello;
-    hello.conn = std::move(conn);
-    hello.registered = id;
-    deliveries_.push_back(std::move(hello));
-    Dispatch(fx);
-    Apply(fx);
-  }
-  Deliver();
-  return id;
-}
-
-int Coordinator::Report(SessionId session,
-                        const std::vector<AttemptOutcome>& results) {
-  int fenced = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    Effects fx;
-    for (const AttemptOutcome& r : results) {
-      auto it = attempts_.find(r.attempt_id);
-      if (it == attempts_.end() || it->second.session_id != session) {
-        // Not a running attempt of this session: it was lost, cancelled or
-        // already reported, and a newer attempt may own the task.
-        spdlog::warn("session {}: result for attempt {} refused (not a "
-                     "current attempt of this session)",
-                     session, r.attempt_id);
-        ++fenced;
-        continue;
-      }
-      GraphId graph_id = it->second.graph_id;
-      int32_t index = it->second.task_index;
-      AttemptRecord a = FinishAttempt(
-          r.attempt_id,
-          r.success ? AttemptState::kSucceeded : AttemptState::kFailed,
-          r.error);
-      a.exit_code = r.exit_code;
-      a.signal = r.signal;
-      a.timed_out = r.timed_out;
-      a.stdout_tail = r.stdout_tail;
-      a.stderr_tail = r.stderr_tail;
-      // Both ends of an attempt are stamped with the coordinator's clock
-      // (dispatch, then result received); workers' clocks may disagree.
-      GraphRun& run = *graphs_.at(graph_id);
-      std::vector<TaskChange> changes;
-      if (r.success) {
-        run.Succeed(index, changes);
-      } else if (run.Fail(index, changes)) {
-        spdlog::info("graph {} task \"{}\" failed for good after {} attempts "
-                     "(attempt {}, exit code {})",
-                     graph_id, run.task(index).id, run.status(index).attempts,
-                     a.id, a.exit_code);
-      }
-      Record(run, changes, &a, fx);
-      fx.writes.attempts.push_back(std::move(a));
-    }
-    Dispatch(fx);
-    Apply(fx);
-  }
-  Deliver();
-  return fenced;
-}
-
-void Coordinator::CloseSession(SessionId session) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (shutting_down_) return;
-    auto it = sessions_.find(session);
-    if (it == sessions_.end()) return;  // already replaced
-    Effects fx;
-    DropSession(session,
-                absl::StrCat("worker \"", it->second.registration.name,
-                             "\" disconnected"),
-                fx);
-    Dispatch(fx);
-    Apply(fx);
-  }
-  Deliver();
-}
-
 void Coordinator::BeginShutdown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
-}
-
-AttemptRecord Coordinator::FinishAttempt(AttemptId id, AttemptState state,
-                                         const std::string& error) {
-  auto it = attempts_.find(id);
-  AttemptRecord a = std::move(it->second.record);
-  auto session = sessions_.find(it->second.session_id);
-  if (session != sessions_.end()) session->second.running.erase(id);
-  attempts_.erase(it);
-  a.state = state;
-  a.error = error;
-  a.finished_at_ms = clock_.NowMs();
-  return a;
-}
-
-void Coordinator::DropSession(SessionId session, const std::string& why,
-                              Effects& fx) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  std::vector<AttemptId> running(it->second.running.begin(),
-                                 it->second.running.end());
-  std::sort(running.begin(), running.end());
-  // If the old session is still alive (a worker replaced by a namesake, or
-  // one that the coordinator gave up on), it must stop these attempts: they
-  // belong to nobody now and will run again elsewhere.
-  if (!running.empty()) {
-    Delivery stop;
-    stop.conn = it->second.conn;
-    stop.cancels = running;
-    deliveries_.push_back(std::move(stop));
-  }
-  for (AttemptId id : running) {
-    GraphId graph_id = attempts_.at(id).graph_id;
-    int32_t index = attempts_.at(id).task_index;
-    AttemptRecord a = FinishAttempt(id, AttemptState::kLost, why);
-    GraphRun& run = *graphs_.at(graph_id);
-    spdlog::info("graph {} task \"{}\": attempt {} lost ({}), task re-queued",
-                 graph_id, run.task(index).id, id, why);
-    std::vector<TaskChange> changes;
-    run.Requeue(index, changes);
-    Record(run, changes, &a, fx);
-    fx.writes.attempts.push_back(std::move(a));
-  }
-  auto by_name = session_by_name_.find(it->second.registration.name);
-  if (by_name != session_by_name_.end() && by_name->second == session) {
-    session_by_name_.erase(by_name);
-  }
-  spdlog::info("session {} closed: {}", session, why);
-  sessions_.erase(it);
 }
 
 void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
@@ -497,7 +402,12 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
     fx.tasks.insert({graph_id, c.index});
     const TaskSpec& spec = run.task(c.index);
     if (c.state == TaskState::kReady) {
-      ready_.Push(spec.labels, {spec.priority, graph_id, c.index});
+      int64_t ready_at = run.status(c.index).not_before_ms;
+      if (ready_at > now) {
+        delayed_.push({ready_at, graph_id, c.index});
+      } else {
+        ready_.Push(spec.labels, {spec.priority, graph_id, c.index});
+      }
     }
     TaskEvent& e = fx.events.emplace_back();
     e.sequence = ++last_event_sequence_;
@@ -524,6 +434,7 @@ void Coordinator::Dispatch(Effects& fx) {
   if (ready_.size() == 0) return;
   const int64_t now = clock_.NowMs();
   for (auto& [session_id, session] : sessions_) {
+    if (!session.connected || session.draining) continue;
     int free = session.registration.slots -
                static_cast<int>(session.running.size());
     while (free > 0) {
@@ -537,6 +448,9 @@ void Coordinator::Dispatch(Effects& fx) {
       GraphRun& run = *g->second;
       const int32_t index = entry->task_index;
       if (run.status(index).state != TaskState::kReady) continue;
+      // A left-over entry of a task now waiting out a retry backoff: the
+      // delayed queue pushes it again when it is due.
+      if (run.status(index).not_before_ms > now) continue;
 
       AttemptRecord a;
       a.id = ++last_attempt_id_;
@@ -651,6 +565,8 @@ void Coordinator::Deliver() {
     for (Delivery& d : batch) {
       if (d.conn != nullptr && d.registered != 0) {
         d.conn->OnRegistered(d.registered, options_.heartbeat_interval);
+      } else if (d.conn != nullptr && d.close.has_value()) {
+        d.conn->Close(*d.close);
       } else if (d.conn != nullptr) {
         d.conn->Send(std::move(d.assignments), std::move(d.cancels));
       }

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <queue>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,9 @@ class WorkerConnection {
                             absl::Duration heartbeat_interval) = 0;
   virtual void Send(std::vector<Assignment> assignments,
                     std::vector<AttemptId> cancels) = 0;
+  // Ends the session's stream (after what was sent before): the coordinator
+  // gave up on it, e.g. it missed its lease.
+  virtual void Close(const absl::Status& why) = 0;
 };
 
 // Receives the events of one graph, same rules as WorkerConnection. The last
@@ -51,6 +56,9 @@ struct WorkerRegistration {
   std::string name;
   int32_t slots = 1;
   Labels labels;
+  // Attempts the worker still runs or has results for (see
+  // OpenSession).
+  std::vector<AttemptId> held_attempts;
 };
 
 struct WorkerView {
@@ -60,6 +68,9 @@ struct WorkerView {
   int32_t running = 0;
   Labels labels;
   int64_t connected_at_ms = 0;
+  int64_t last_seen_ms = 0;
+  bool connected = true;
+  bool draining = false;
 };
 
 struct SubmitResult {
@@ -86,6 +97,16 @@ struct CoordinatorOptions {
   GraphLimits limits;
   // Told to workers: how often they send a message when idle.
   absl::Duration heartbeat_interval = absl::Seconds(2);
+  // A session silent for this long is lost: its attempts are re-queued. A
+  // broken stream has this long to come back and reclaim its attempts, and
+  // so do workers after a coordinator restart.
+  absl::Duration lease_timeout = absl::Seconds(10);
+  // Delay before the first retry of a failed task; doubles with each
+  // failure, up to max_retry_backoff.
+  absl::Duration retry_backoff = absl::Seconds(1);
+  absl::Duration max_retry_backoff = absl::Minutes(1);
+  // A task whose worker is lost this many times fails for good.
+  int32_t max_lost_attempts = 3;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -109,6 +130,10 @@ class Coordinator {
   // returns how many were cancelled. NOT_FOUND for an unknown graph or task.
   absl::StatusOr<int64_t> Cancel(GraphId graph_id,
                                  const std::vector<std::string>& task_ids);
+  // Runs again the failed, skipped and cancelled tasks of a finished graph
+  // that did not succeed; returns how many. FAILED_PRECONDITION while it
+  // runs or once it succeeded; NOT_FOUND for an unknown graph.
+  absl::StatusOr<int64_t> Retry(GraphId graph_id);
   absl::StatusOr<GraphView> GetGraph(GraphId graph_id, bool all_attempts);
   absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
   std::vector<WorkerView> ListWorkers();
@@ -122,17 +147,33 @@ class Coordinator {
 
   // --- Workers ---
 
-  // Opens a session. A previous session under the same name is closed first
-  // and its attempts re-queued. INVALID_ARGUMENT for a bad registration.
+  // Opens a session for a worker. Attempts that an earlier session under the
+  // same name (or the worker before a coordinator restart) was running move
+  // to the new session if registration.held_attempts lists them, and are
+  // re-queued at once otherwise; held attempts that are no longer current
+  // are sent back as cancels. INVALID_ARGUMENT for a bad registration.
   absl::StatusOr<SessionId> OpenSession(WorkerRegistration registration,
                                         std::shared_ptr<WorkerConnection> conn);
-  // Applies results of a session. A result for an attempt that is not the
-  // task's current one, or not this session's, is refused (fenced) and
-  // changes nothing; the count of refused results is returned.
+  // Applies results of a session and renews its lease. A result for an
+  // attempt that is not the task's current one, or not this session's, is
+  // refused (fenced) and changes nothing; returns how many were refused.
   int Report(SessionId session, const std::vector<AttemptOutcome>& results);
-  // The session's stream ended: its running attempts are lost and their
-  // tasks go back to ready.
+  // The session is alive (renews its lease). False if the session is
+  // unknown: it was declared lost or replaced.
+  bool Heartbeat(SessionId session);
+  // The worker stops taking tasks; what it runs goes on.
+  void Drain(SessionId session);
+  // The worker leaves: every attempt it still held is re-queued at once,
+  // not counted as a failure or a loss, and the session ends.
+  void Goodbye(SessionId session);
+  // The session's stream broke. Its attempts stay with it until it comes
+  // back (OpenSession under the same name) or its lease runs out.
   void CloseSession(SessionId session);
+  // Applies what time decides: sessions past their lease are lost, workers
+  // that did not come back after a restart lose their attempts, and retries
+  // whose backoff ended become ready. Called periodically by the server;
+  // tests call it after moving a FakeClock.
+  void Tick();
 
   // From now on a closing session leaves its attempts running in the store,
   // so that after a restart their workers can still report them. Called
@@ -148,10 +189,22 @@ class Coordinator {
     std::shared_ptr<WorkerConnection> conn;
     absl::flat_hash_set<AttemptId> running;
     int64_t connected_at_ms = 0;
+    absl::Time last_seen;  // the lease runs from here
+    bool connected = true;
+    bool draining = false;
+  };
+  // A ready task waiting for its retry backoff to end.
+  struct Delayed {
+    int64_t ready_at_ms;
+    GraphId graph_id;
+    int32_t task_index;
+    bool operator>(const Delayed& o) const { return ready_at_ms > o.ready_at_ms; }
   };
   struct AttemptRef {
     GraphId graph_id;
     int32_t task_index;
+    // 0 for an attempt recovered after a restart whose worker has not come
+    // back yet.
     SessionId session_id;
     AttemptRecord record;  // as started
   };
@@ -173,6 +226,7 @@ class Coordinator {
   struct Delivery {
     std::shared_ptr<WorkerConnection> conn;
     SessionId registered = 0;  // set: call OnRegistered
+    std::optional<absl::Status> close;  // set: call Close, after any Send
     std::vector<Assignment> assignments;
     std::vector<AttemptId> cancels;
     std::shared_ptr<GraphWatcher> watcher;
@@ -192,9 +246,20 @@ class Coordinator {
   AttemptRecord FinishAttempt(AttemptId id, AttemptState state,
                               const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Loses every attempt of `session` and forgets the session.
-  void DropSession(SessionId session, const std::string& why, Effects& fx)
+  // The attempt's worker is gone: the attempt is lost, its task ready
+  // again (or failed, at the max_lost_attempts-th loss).
+  void LoseAttempt(AttemptId id, const std::string& why, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The attempt was handed back: its task is ready again, nothing counted.
+  void RequeueAttempt(AttemptId id, const std::string& why, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a Close of the session's stream.
+  void CloseStream(const Session& session, absl::Status why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets a session; its attempts must have been moved or ended before.
+  void EraseSession(SessionId session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds ready_ when stale entries dominate it.
+  void CompactReadyQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands ready tasks to sessions with free slots.
   void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commits fx.writes, then queues fx's deliveries. A failed commit leaves
@@ -217,6 +282,11 @@ class Coordinator {
       ABSL_GUARDED_BY(mu_);
   // Running attempts.
   absl::flat_hash_map<AttemptId, AttemptRef> attempts_ ABSL_GUARDED_BY(mu_);
+  // Attempts recovered at start-up (session 0) are lost at this time unless
+  // their worker came back for them.
+  absl::Time orphans_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>>
+      delayed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   AttemptId last_attempt_id_ ABSL_GUARDED_BY(mu_) = 0;
   SessionId last_session_id_ ABSL_GUARDED_BY(mu_) = 0;

@@ -64,11 +64,27 @@ void GraphRun::Succeed(int32_t i, std::vector<TaskChange>& changed) {
   }
 }
 
-bool GraphRun::Fail(int32_t i, std::vector<TaskChange>& changed) {
+bool GraphRun::Fail(int32_t i, std::vector<TaskChange>& changed,
+                    int64_t retry_at_ms) {
   TaskStatus& t = tasks_[i];
   t.current_attempt = 0;
   t.failures++;
   if (t.failures < spec_.tasks[i].max_attempts) {
+    t.not_before_ms = retry_at_ms;
+    SetState(i, TaskState::kReady, changed);
+    return false;
+  }
+  SetState(i, TaskState::kFailed, changed);
+  SkipDependents(i, changed);
+  return true;
+}
+
+bool GraphRun::Lose(int32_t i, int32_t max_lost,
+                    std::vector<TaskChange>& changed) {
+  TaskStatus& t = tasks_[i];
+  t.current_attempt = 0;
+  t.lost++;
+  if (t.lost < max_lost) {
     SetState(i, TaskState::kReady, changed);
     return false;
   }

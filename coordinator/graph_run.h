@@ -51,12 +51,19 @@ class GraphRun {
   void Start(int32_t i, AttemptId attempt, std::vector<TaskChange>& changed);
   // running -> succeeded; dependents whose last dep this was become ready.
   void Succeed(int32_t i, std::vector<TaskChange>& changed);
-  // running -> ready while attempts remain, else failed, and then every
-  // transitive dependent is skipped. Returns true when the task failed for
-  // good.
-  bool Fail(int32_t i, std::vector<TaskChange>& changed);
-  // running -> ready: the attempt was lost through no fault of the task.
+  // running -> ready while attempts remain (not before `retry_at_ms`), else
+  // failed, and then every transitive dependent is skipped. Returns true
+  // when the task failed for good.
+  bool Fail(int32_t i, std::vector<TaskChange>& changed,
+            int64_t retry_at_ms = 0);
+  // running -> ready: the attempt ended through no fault of the task or of
+  // its worker (handed back by a draining worker, coordinator restart).
   void Requeue(int32_t i, std::vector<TaskChange>& changed);
+  // running -> ready: the attempt was lost with its worker. This does not
+  // count against max_attempts, but the `max_lost`-th loss fails the task
+  // for good (a task that kills every worker it touches must stop), and its
+  // dependents are skipped. Returns true when the task failed for good.
+  bool Lose(int32_t i, int32_t max_lost, std::vector<TaskChange>& changed);
   // Every unfinished task of `targets` -> cancelled; then their pending
   // transitive dependents -> skipped. Cancelling first makes the outcome
   // independent of the order of `targets`: a target is never skipped

@@ -51,6 +51,23 @@ int main(int argc, char** argv) {
   flags.AddDuration("heartbeat-interval",
                     &options.coordinator.heartbeat_interval,
                     "how often idle workers send a heartbeat");
+  flags.AddDuration("lease-timeout", &options.coordinator.lease_timeout,
+                    "a worker silent for this long is lost and its tasks "
+                    "re-queued; also how long a broken stream, or workers "
+                    "after a restart, have to come back");
+  flags.AddDuration("retry-backoff", &options.coordinator.retry_backoff,
+                    "delay before the first retry of a failed task; doubles "
+                    "with each failure, up to --max-retry-backoff");
+  flags.AddDuration("max-retry-backoff",
+                    &options.coordinator.max_retry_backoff,
+                    "longest delay between two attempts of a failed task");
+  int64_t max_lost = options.coordinator.max_lost_attempts;
+  flags.AddInt("max-lost-attempts", &max_lost,
+               "a task whose worker is lost this many times fails for good "
+               "(a task that kills the workers it runs on)");
+  int64_t max_message = options.max_message_bytes;
+  flags.AddInt("max-message-bytes", &max_message,
+               "largest request accepted from a client or worker");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
   auto args = flags.Parse(argc, argv);
@@ -76,6 +93,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.store.synchronous_full = sync == "full";
+  if (max_lost < 1 || max_lost > 1000) {
+    std::cerr << "vitte-taskd: --max-lost-attempts must be in 1..1000\n";
+    return 2;
+  }
+  options.coordinator.max_lost_attempts = static_cast<int32_t>(max_lost);
+  if (max_message < 1024 || max_message > (1ll << 31) - 1) {
+    std::cerr << "vitte-taskd: --max-message-bytes must be in 1024..2^31-1\n";
+    return 2;
+  }
+  options.max_message_bytes = static_cast<int>(max_message);
+  if (options.coordinator.lease_timeout <= options.coordinator.heartbeat_interval) {
+    std::cerr << "vitte-taskd: --lease-timeout must be longer than "
+                 "--heartbeat-interval\n";
+    return 2;
+  }
 
   // Signals are taken by one thread with sigwait, so that every other
   // thread (gRPC's included) runs with them blocked.

@@ -64,6 +64,24 @@ static_assert(static_cast<int>(GraphState::kCancelled) ==
 static_assert(static_cast<int>(AttemptState::kCancelled) ==
               v1::ATTEMPT_STATE_CANCELLED);
 
+absl::Status CheckGraphSize(const v1::GraphSpec& in,
+                            const GraphLimits& limits) {
+  if (in.tasks_size() > limits.max_tasks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", in.tasks_size(),
+                     " tasks, more than the limit of ", limits.max_tasks));
+  }
+  int64_t total_deps = 0;
+  for (const v1::TaskSpec& t : in.tasks()) total_deps += t.deps_size();
+  if (total_deps > limits.max_total_deps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", total_deps,
+                     " dependencies in all, more than the limit of ",
+                     limits.max_total_deps));
+  }
+  return absl::OkStatus();
+}
+
 GraphSpec FromProto(const v1::GraphSpec& in) {
   GraphSpec out;
   out.name = in.name();
@@ -99,7 +117,8 @@ AttemptOutcome FromProto(const v1::AttemptResult& in) {
 }
 
 WorkerRegistration FromProto(const v1::Register& in) {
-  return {in.name(), in.slots(), ToMap(in.labels())};
+  return {in.name(), in.slots(), ToMap(in.labels()),
+          {in.held_attempt_ids().begin(), in.held_attempt_ids().end()}};
 }
 
 void ToProto(const GraphSummaryView& in, v1::GraphSummary& out) {
@@ -162,6 +181,9 @@ void ToProto(const WorkerView& in, v1::WorkerInfo& out) {
   FillMap(in.labels, *out.mutable_labels());
   out.set_connected_at_ms(in.connected_at_ms);
   out.set_session_id(in.session_id);
+  out.set_connected(in.connected);
+  out.set_draining(in.draining);
+  out.set_last_seen_ms(in.last_seen_ms);
 }
 
 absl::StatusOr<GraphId> ParseGraphId(const std::string& id) {

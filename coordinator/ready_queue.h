@@ -36,7 +36,12 @@ class ReadyQueue {
   // Removes and returns the best entry that a worker with `worker_labels`
   // may run, or nothing.
   std::optional<ReadyEntry> PopFor(const Labels& worker_labels);
+  // Entries, stale ones included.
   size_t size() const { return size_; }
+  void Clear() {
+    buckets_.clear();
+    size_ = 0;
+  }
 
  private:
   // Orders a heap so that top() is the highest priority, then the earliest

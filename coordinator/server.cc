@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/task_service.h"
@@ -35,6 +37,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              5'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Keep pinging an idle stream: by default gRPC stops after two pings
+  // without data, and a dead peer would then go unnoticed.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // gRPC sets SO_REUSEPORT by default, which would let a second daemon bind
   // the same port and silently take half of the clients and workers.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -50,6 +55,21 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     spdlog::info("serving on {} (port {}), database {}", options.listen,
                  s->port_, options.db_path);
   }
+  // Leases are checked often enough that a lost worker is noticed within
+  // a tenth of the lease timeout after it expires.
+  absl::Duration tick = std::clamp(options.coordinator.lease_timeout / 10,
+                                   absl::Milliseconds(10),
+                                   absl::Milliseconds(200));
+  CoordinatorServer* self = s.get();
+  s->ticker_ = std::thread([self, tick] {
+    absl::MutexLock lock(&self->mu_);
+    while (!self->mu_.AwaitWithTimeout(absl::Condition(&self->shut_down_),
+                                       tick)) {
+      self->mu_.Unlock();
+      self->coordinator_->Tick();
+      self->mu_.Lock();
+    }
+  });
   return s;
 }
 
@@ -67,6 +87,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
     if (shut_down_) return;
     shut_down_ = true;
   }
+  if (ticker_.joinable()) ticker_.join();
   // Start() may have failed half-way; stop what was built.
   if (coordinator_ != nullptr) coordinator_->BeginShutdown();
   if (server_ != nullptr) {

@@ -6,8 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
@@ -29,8 +32,9 @@ struct ServerOptions {
   std::string db_path;
   StoreOptions store;
   CoordinatorOptions coordinator;
-  // Largest message accepted from a client or worker.
-  int max_message_bytes = 256 << 20;
+  // Largest message accepted from a client or worker. A graph of a million
+  // small tasks takes about 50 MiB.
+  int max_message_bytes = 64 << 20;
 };
 
 // Thread-safe.
@@ -66,6 +70,8 @@ class CoordinatorServer {
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Calls Coordinator::Tick until Shutdown.
+  std::thread ticker_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown began
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;    // Shutdown returned

@@ -70,13 +70,18 @@ CREATE INDEX attempts_by_task ON attempts (graph_id, task_idx, number);
 CREATE INDEX attempts_running ON attempts (state) WHERE state = 1;
 CREATE INDEX graphs_running ON graphs (state) WHERE state = 1;
 )sql",
+    // 1 -> 2: attempts lost with their worker, counted apart from failures
+    // (bounded separately, against poison tasks).
+    R"sql(
+ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
 constexpr char kTaskColumns[] =
     "idx, task_id, command, deps, env, cwd, priority, max_attempts, "
     "timeout_s, labels, state, attempts, failures, skipped_because, "
-    "current_attempt";
+    "current_attempt, lost";
 constexpr char kAttemptColumns[] =
     "id, graph_id, task_idx, number, worker, session_id, state, started_ms, "
     "finished_ms, exit_code, signal, timed_out, error, stdout_tail, "
@@ -233,11 +238,11 @@ absl::Status Store::Init(StoreOptions options) {
                    db.Prepare(absl::StrCat(
                        "INSERT INTO tasks (graph_id, ", kTaskColumns,
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15, ?16)")));
+                       "?11, ?12, ?13, ?14, ?15, ?16, ?17)")));
   ASSIGN_OR_RETURN(
       stmts->update_task,
       db.Prepare("UPDATE tasks SET state = ?3, attempts = ?4, failures = ?5, "
-                 "skipped_because = ?6, current_attempt = ?7 "
+                 "skipped_because = ?6, current_attempt = ?7, lost = ?8 "
                  "WHERE graph_id = ?1 AND idx = ?2"));
   ASSIGN_OR_RETURN(stmts->upsert_attempt,
                    db.Prepare(absl::StrCat(
@@ -302,7 +307,8 @@ absl::StatusOr<GraphId> Store::InsertGraph(
         .Bind(13, int64_t{s.attempts})
         .Bind(14, int64_t{s.failures})
         .Bind(15, int64_t{s.skipped_because})
-        .Bind(16, static_cast<int64_t>(s.current_attempt));
+        .Bind(16, static_cast<int64_t>(s.current_attempt))
+        .Bind(17, int64_t{s.lost});
     RETURN_IF_ERROR(ins.Run());
   }
   RETURN_IF_ERROR(txn.Commit());
@@ -340,7 +346,8 @@ absl::Status Store::Commit(const StoreWrites& writes) {
         .Bind(4, int64_t{t.status.attempts})
         .Bind(5, int64_t{t.status.failures})
         .Bind(6, int64_t{t.status.skipped_because})
-        .Bind(7, static_cast<int64_t>(t.status.current_attempt));
+        .Bind(7, static_cast<int64_t>(t.status.current_attempt))
+        .Bind(8, int64_t{t.status.lost});
     RETURN_IF_ERROR(st.update_task.Run());
   }
   for (const auto& g : writes.graphs) {
@@ -406,6 +413,7 @@ absl::StatusOr<StoredGraph> Store::ReadGraphLocked(sql::Database& db,
     status.failures = static_cast<int32_t>(s.ColumnInt(12));
     status.skipped_because = static_cast<int32_t>(s.ColumnInt(13));
     status.current_attempt = s.ColumnInt(14);
+    status.lost = static_cast<int32_t>(s.ColumnInt(15));
   }
   const size_t n = g.spec.tasks.size();
   for (size_t i = 0; i < n; ++i) {
@@ -465,12 +473,29 @@ absl::StatusOr<AttemptId> Store::MaxAttemptId() {
   return writer_->QueryInt("SELECT COALESCE(MAX(id), 0) FROM attempts");
 }
 
-absl::StatusOr<StoredGraph> Store::ReadGraph(GraphId id) {
-  absl::MutexLock r(&read_mu_);
-  // One read transaction, so tasks and graph row come from the same commit.
+absl::Status Store::InReadTransaction(absl::FunctionRef<absl::Status()> read) {
   RETURN_IF_ERROR(reader_->Execute("BEGIN"));
-  absl::StatusOr<StoredGraph> g = ReadGraphLocked(*reader_, id);
-  (void)reader_->Execute("COMMIT");  // read-only: nothing to lose
+  absl::Status status = read();
+  absl::Status commit = reader_->Execute("COMMIT");
+  if (!commit.ok()) {
+    (void)reader_->Execute("ROLLBACK");  // best effort; COMMIT said why
+    if (status.ok()) status = commit;
+  }
+  return status;
+}
+
+absl::StatusOr<StoredGraph> Store::ReadGraph(GraphId id,
+                                             AttemptsToRead attempts) {
+  absl::MutexLock r(&read_mu_);
+  absl::StatusOr<StoredGraph> g;
+  RETURN_IF_ERROR(InReadTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                        read_mu_) -> absl::Status {
+    g = ReadGraphLocked(*reader_, id);
+    if (!g.ok() || attempts == AttemptsToRead::kNone) return g.status();
+    ASSIGN_OR_RETURN(g->attempts,
+                     ReadAttemptsLocked(id, attempts == AttemptsToRead::kAll));
+    return absl::OkStatus();
+  }));
   return g;
 }
 
@@ -490,6 +515,11 @@ absl::StatusOr<GraphRecord> Store::ReadGraphRecord(GraphId id) {
 absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttempts(GraphId id,
                                                                bool all) {
   absl::MutexLock r(&read_mu_);
+  return ReadAttemptsLocked(id, all);
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttemptsLocked(
+    GraphId id, bool all) {
   std::string sql = absl::StrCat("SELECT ", kAttemptColumns,
                                  " FROM attempts a WHERE graph_id = ?1");
   if (!all) {
@@ -507,9 +537,12 @@ absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
 Store::ListGraphs(int limit) {
   absl::MutexLock r(&read_mu_);
   // One read transaction, so the counts match the graph rows.
-  RETURN_IF_ERROR(reader_->Execute("BEGIN"));
-  auto result = ListGraphsLocked(limit);
-  (void)reader_->Execute("COMMIT");  // read-only: nothing to lose
+  absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> result;
+  RETURN_IF_ERROR(InReadTransaction(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) -> absl::Status {
+        result = ListGraphsLocked(limit);
+        return result.status();
+      }));
   return result;
 }
 

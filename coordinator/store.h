@@ -61,7 +61,13 @@ struct StoredGraph {
   GraphSpec spec;
   Dag dag;
   std::vector<TaskStatus> tasks;  // parallel to spec.tasks
+  // Filled only when asked for (Store::ReadGraph), ordered by task then
+  // attempt number.
+  std::vector<AttemptRecord> attempts;
 };
+
+// Which attempts Store::ReadGraph reads with the graph.
+enum class AttemptsToRead { kNone, kLast, kAll };
 
 // Thread-safe. Writes are serialised on one connection; reads use a second
 // connection, so they see the last commit and never block writers (WAL).
@@ -76,7 +82,7 @@ class Store {
   ~Store();
 
   // Schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Stores a new graph with every task in `initial` state; returns its id.
   // With a non-empty record.request_id that already names a graph, stores
@@ -104,7 +110,9 @@ class Store {
   // --- Reads for clients (second connection) ---
 
   // NOT_FOUND names the id.
-  absl::StatusOr<StoredGraph> ReadGraph(GraphId id);
+  // The graph, its tasks and the attempts asked for, all from one snapshot.
+  absl::StatusOr<StoredGraph> ReadGraph(
+      GraphId id, AttemptsToRead attempts = AttemptsToRead::kNone);
   absl::StatusOr<GraphRecord> ReadGraphRecord(GraphId id);
   // Attempts of one graph ordered by task then number. `all` = false keeps
   // only the last attempt of each task.
@@ -122,6 +130,14 @@ class Store {
   absl::StatusOr<StoredGraph> ReadGraphLocked(sql::Database& db, GraphId id);
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
   ListGraphsLocked(int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  absl::StatusOr<std::vector<AttemptRecord>> ReadAttemptsLocked(GraphId id,
+                                                                bool all)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  // Runs `read` in one read transaction of the reader connection, so that
+  // its queries see one snapshot. A failed COMMIT is rolled back, so the
+  // connection never stays pinned inside a transaction.
+  absl::Status InReadTransaction(absl::FunctionRef<absl::Status()> read)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
 
   const std::string path_;
   const int lock_fd_;  // flock()ed for the life of the store

@@ -122,6 +122,11 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
 grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
     grpc::CallbackServerContext* ctx, const v1::SubmitGraphRequest* request,
     v1::SubmitGraphResponse* response) {
+  if (absl::Status size = CheckGraphSize(request->graph(),
+                                         coordinator_.options().limits);
+      !size.ok()) {
+    return Done(ctx, size);
+  }
   absl::StatusOr<SubmitResult> result =
       coordinator_.Submit(FromProto(request->graph()), request->request_id());
   if (result.ok()) {
@@ -162,6 +167,16 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
       *id, {request->task_ids().begin(), request->task_ids().end()});
   if (cancelled.ok()) response->set_cancelled(*cancelled);
   return Done(ctx, cancelled.status());
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
+    grpc::CallbackServerContext* ctx, const v1::RetryGraphRequest* request,
+    v1::RetryGraphResponse* response) {
+  absl::StatusOr<GraphId> id = ParseGraphId(request->graph_id());
+  if (!id.ok()) return Done(ctx, id.status());
+  absl::StatusOr<int64_t> retried = coordinator_.Retry(*id);
+  if (retried.ok()) response->set_retried(*retried);
+  return Done(ctx, retried.status());
 }
 
 grpc::ServerWriteReactor<v1::GraphEvent>* TaskServiceImpl::WatchGraph(

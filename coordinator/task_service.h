@@ -26,6 +26,9 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   grpc::ServerUnaryReactor* CancelGraph(grpc::CallbackServerContext* ctx,
                                         const v1::CancelGraphRequest* request,
                                         v1::CancelGraphResponse* response) override;
+  grpc::ServerUnaryReactor* RetryGraph(grpc::CallbackServerContext* ctx,
+                                       const v1::RetryGraphRequest* request,
+                                       v1::RetryGraphResponse* response) override;
   grpc::ServerWriteReactor<v1::GraphEvent>* WatchGraph(
       grpc::CallbackServerContext* ctx,
       const v1::WatchGraphRequest* request) override;

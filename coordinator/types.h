@@ -99,6 +99,10 @@ struct TaskStatus {
   int32_t failures = 0;  // attempts that failed on the task's own account
   int32_t skipped_because = -1;  // index of the failed/cancelled ancestor
   AttemptId current_attempt = 0;  // 0 unless running
+  int32_t lost = 0;  // attempts lost with their worker
+  // Not stored: a task ready again after a failure waits until then (retry
+  // backoff); after a restart it is ready at once.
+  int64_t not_before_ms = 0;
 };
 
 struct GraphRecord {

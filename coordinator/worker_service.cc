@@ -49,13 +49,30 @@ class SessionReactor
         return;
       }
       session_ = *session;
-    } else if (in_.results_size() > 0) {
-      std::vector<AttemptOutcome> results;
-      results.reserve(in_.results_size());
-      for (const v1::AttemptResult& r : in_.results()) {
-        results.push_back(FromProto(r));
+    } else {
+      bool alive = true;
+      if (in_.results_size() > 0) {
+        std::vector<AttemptOutcome> results;
+        results.reserve(in_.results_size());
+        for (const v1::AttemptResult& r : in_.results()) {
+          results.push_back(FromProto(r));
+        }
+        coordinator_.Report(session_, results);
+      } else {
+        alive = coordinator_.Heartbeat(session_);
       }
-      coordinator_.Report(session_, results);
+      if (in_.draining()) coordinator_.Drain(session_);
+      if (in_.goodbye()) {
+        coordinator_.Goodbye(std::exchange(session_, 0));
+        FinishOnce(grpc::Status::OK);
+        return;
+      }
+      if (!alive) {
+        // Declared lost (or replaced) while its stream stayed open.
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "session expired; register again"));
+        return;
+      }
     }
     in_.Clear();
     StartRead(&in_);
@@ -96,6 +113,11 @@ class SessionReactor
         for (const Assignment& a : assignments) ToProto(a, *m.add_assignments());
         for (AttemptId id : cancels) m.add_cancel_attempt_ids(id);
       });
+    }
+    void Close(const absl::Status& why) override {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr) return;
+      reactor_->FinishOnce(ToGrpcStatus(why));
     }
     void Detach() {
       absl::MutexLock lock(&mu_);

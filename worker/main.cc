@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   int64_t slots = std::thread::hardware_concurrency();
   std::vector<std::string> labels;
   std::string log_level = "info";
+  absl::Duration drain_timeout = absl::Minutes(5);
   vitte::task::FlagParser flags(
       "vitte-worker: runs vitte-task tasks on this machine.\n"
       "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
   flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
   flags.AddRepeated("label", &labels,
                     "key=value label offered to tasks; repeatable");
+  flags.AddDuration("drain-timeout", &drain_timeout,
+                    "on SIGTERM, how long running tasks may take to finish "
+                    "before they are stopped and handed back");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
   auto args = flags.Parse(argc, argv);
@@ -90,7 +94,11 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Reconnection pacing is ours (session.h); keep gRPC's own short.
+  // Reconnection pacing is ours (session.h). gRPC's own channel backoff
+  // would otherwise keep failing calls fast with the last "connection
+  // refused" for seconds after a restarted coordinator is back.
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
   auto channel = grpc::CreateCustomChannel(
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
@@ -107,10 +115,24 @@ int main(int argc, char** argv) {
                slots, coordinator);
   std::thread serving([&] { link.Run(); });
 
+  // SIGTERM drains (the way service managers stop things); SIGINT, or a
+  // second signal, stops at once and kills what still runs.
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  spdlog::info("received {}, stopping", strsignal(signal_number));
-  link.Stop();
-  serving.join();
+  if (signal_number == SIGTERM) {
+    link.Drain(drain_timeout);
+    std::thread second([&] {
+      int again = 0;
+      sigwait(&stop_signals, &again);
+      if (again != 0) link.Stop();
+    });
+    serving.join();
+    pthread_kill(second.native_handle(), SIGINT);  // ends its sigwait
+    second.join();
+  } else {
+    spdlog::info("received {}, stopping", strsignal(signal_number));
+    link.Stop();
+    serving.join();
+  }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -19,6 +20,10 @@ WorkAssignment FromProto(const v1::Assignment& in) {
   out.task_id = in.task_id();
   out.process.argv.assign(in.command().begin(), in.command().end());
   out.process.env.insert(in.env().begin(), in.env().end());
+  // Tasks can tell which attempt they are (e.g. to name their outputs).
+  out.process.env["VITTE_GRAPH_ID"] = in.graph_id();
+  out.process.env["VITTE_TASK_ID"] = in.task_id();
+  out.process.env["VITTE_ATTEMPT_ID"] = std::to_string(in.attempt_id());
   out.process.cwd = in.cwd();
   if (in.timeout_s() > 0) out.process.timeout = absl::Seconds(in.timeout_s());
   return out;
@@ -59,9 +64,21 @@ void WorkerSession::Run() {
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.initial_backoff;
   while (true) {
+    bool give_up = false;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
+      // Draining without a coordinator to say goodbye to: wait for the
+      // running attempts until the deadline, then stop them. Their tasks
+      // are re-queued when the coordinator's lease on them runs out.
+      if (draining_ && (worker_.idle() || absl::Now() >= drain_deadline_)) {
+        stopping_ = true;
+        give_up = true;
+      }
+    }
+    if (give_up) {
+      worker_.StopAll();
+      return;
     }
     if (RunOnce()) backoff = options_.initial_backoff;
     // Full jitter: a fleet of workers that lost the coordinator together
@@ -73,7 +90,16 @@ void WorkerSession::Run() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     spdlog::info("reconnecting in {}", absl::FormatDuration(wait));
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
+    if (draining_) wait = std::min(wait, std::max(drain_deadline_ - absl::Now(),
+                                                   absl::ZeroDuration()));
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) return;
+    mu_.Unlock();
+    // Calls on a channel that just failed fail fast with its last error;
+    // waiting here (at most a second) keeps a connection attempt going, so
+    // that the next session starts as soon as the coordinator is back.
+    channel_->WaitForConnected(
+        absl::ToChronoTime(absl::Now() + options_.max_backoff));
+    mu_.Lock();
   }
 }
 
@@ -93,6 +119,11 @@ bool WorkerSession::RunOnce() {
   for (const auto& [k, v] : options_.labels) {
     (*hello.mutable_register_()->mutable_labels())[k] = v;
   }
+  // What survived the previous session: the coordinator keeps the attempts
+  // still current with this session and cancels the others.
+  for (uint64_t id : worker_.Held()) {
+    hello.mutable_register_()->add_held_attempt_ids(id);
+  }
   bool registered = false;
   absl::Duration heartbeat = options_.heartbeat_interval;
   absl::Mutex read_mu;  // guards `reading` and `heartbeat` across threads
@@ -110,11 +141,16 @@ bool WorkerSession::RunOnce() {
                 absl::Milliseconds(msg.registered().heartbeat_interval_ms());
           }
           registered = true;
-          absl::MutexLock l(&mu_);
-          connected_ = true;
+          {
+            absl::MutexLock l(&mu_);
+            connected_ = true;
+          }
           spdlog::info("registered as \"{}\" (session {}, {} slots)",
                        options_.name, msg.registered().session_id(),
                        worker_.slots());
+          // The writer may be waiting out our default interval; make it
+          // pick up the coordinator's (which may be shorter) right away.
+          worker_.WakeUp();
         }
         if (msg.cancel_attempt_ids_size() > 0) {
           worker_.Cancel({msg.cancel_attempt_ids().begin(),
@@ -133,6 +169,7 @@ bool WorkerSession::RunOnce() {
       worker_.WakeUp();
     });
 
+    bool told_draining = false;
     while (true) {
       absl::Duration interval;
       {
@@ -140,16 +177,46 @@ bool WorkerSession::RunOnce() {
         if (!reading) break;
         interval = heartbeat;
       }
+      bool draining;
+      absl::Time drain_deadline;
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) break;
+        draining = draining_;
+        drain_deadline = drain_deadline_;
       }
-      std::vector<WorkResult> results =
-          worker_.TakeResults(absl::Now() + interval);
       v1::WorkerMessage msg;
-      for (const WorkResult& r : results) ToProto(r, *msg.add_results());
+      std::vector<WorkResult> results;
+      if (draining && !told_draining) {
+        msg.set_draining(true);
+        told_draining = true;
+      } else {
+        absl::Time until = absl::Now() + interval;
+        if (draining) until = std::min(until, drain_deadline);
+        results = worker_.TakeResults(until);
+        for (const WorkResult& r : results) ToProto(r, *msg.add_results());
+      }
+      bool goodbye = false;
+      if (told_draining) {
+        if (worker_.idle()) {
+          goodbye = true;
+        } else if (absl::Now() >= drain_deadline) {
+          // Past the drain deadline: stop what still runs and give it back.
+          for (uint64_t id : worker_.StopAll()) {
+            msg.add_handed_back_attempt_ids(id);
+          }
+          goodbye = true;
+        }
+        msg.set_goodbye(goodbye);
+      }
       if (!stream.rw->Write(msg)) {
         worker_.ReturnResults(std::move(results));
+        break;
+      }
+      if (goodbye) {
+        spdlog::info("drained; said goodbye to the coordinator");
+        absl::MutexLock lock(&mu_);
+        stopping_ = true;
         break;
       }
     }
@@ -174,6 +241,18 @@ bool WorkerSession::RunOnce() {
                  status.error_message(), static_cast<int>(status.error_code()));
   }
   return registered;
+}
+
+void WorkerSession::Drain(absl::Duration deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ = absl::Now() + deadline;
+  }
+  spdlog::info("draining: no new task; running ones have {} to finish",
+               absl::FormatDuration(deadline));
+  worker_.WakeUp();
 }
 
 void WorkerSession::Stop() {

@@ -1,8 +1,9 @@
 // Keeps a worker connected to its coordinator: opens the session stream,
-// registers, feeds assignments and cancels to the Worker, sends its results
-// (batched: everything finished since the last write goes in one message)
-// and heartbeats, and reconnects with capped exponential backoff and jitter
-// when the stream breaks.
+// registers (listing the attempts it still holds, so that they survive a
+// broken stream or a coordinator restart), feeds assignments and cancels to
+// the Worker, sends its results (batched: everything finished since the last
+// write goes in one message) and heartbeats, and reconnects with capped
+// exponential backoff and full jitter when the stream breaks.
 #ifndef VITTE_WORKER_SESSION_H_
 #define VITTE_WORKER_SESSION_H_
 
@@ -26,11 +27,14 @@ struct SessionOptions {
   std::map<std::string, std::string> labels;
   // Heartbeat used until the coordinator names its own.
   absl::Duration heartbeat_interval = absl::Seconds(2);
-  absl::Duration initial_backoff = absl::Milliseconds(100);
-  absl::Duration max_backoff = absl::Seconds(10);
+  // Reconnection backoff. The cap stays well under the coordinator's lease
+  // (10 s by default): a worker must be back before its attempts are
+  // given up on.
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(1);
 };
 
-// Thread-safe: Run on one thread, Stop and the accessors from any.
+// Thread-safe: Run on one thread, the others from any.
 class WorkerSession {
  public:
   // `channel` and `worker` must outlive the session.
@@ -38,18 +42,25 @@ class WorkerSession {
                 SessionOptions options);
   ~WorkerSession();
 
-  // Connects and serves until Stop(); reconnects after every failure.
+  // Connects and serves until Stop() or the end of a Drain(); reconnects
+  // after every failure.
   void Run();
-  // Makes Run return soon; the current stream is closed cleanly.
+  // Makes Run return soon; the current stream is closed. Attempts still
+  // running are left to the Worker (and to the coordinator's lease).
   void Stop();
+  // Graceful stop: tells the coordinator to send nothing new, lets running
+  // attempts finish and report, and after `deadline` stops the rest and
+  // hands them back; then says goodbye (their tasks are re-queued at once)
+  // and makes Run return.
+  void Drain(absl::Duration deadline);
 
   // True while a session is registered with the coordinator.
   bool connected() const;
 
  private:
   struct Stream;
-  // Runs one session; returns when it ends or Stop() is called. True when
-  // the coordinator accepted the registration.
+  // Runs one session; returns when it ends, or at Stop() or after goodbye.
+  // True when the coordinator accepted the registration.
   bool RunOnce();
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -59,6 +70,9 @@ class WorkerSession {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  // Drain state: requested, told to the current session, deadline.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // The stream in use, so that Stop() can cancel it.
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
 };

@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "spdlog/spdlog.h"
@@ -85,6 +86,9 @@ void Worker::Cancel(const std::vector<uint64_t>& attempt_ids) {
         std::erase_if(queue_, [id](const WorkAssignment& a) {
           return a.attempt_id == id;
         });
+        std::erase_if(results_, [id](const WorkResult& r) {
+          return r.attempt_id == id;
+        });
       }
     }
   }
@@ -113,6 +117,40 @@ void Worker::ReturnResults(std::vector<WorkResult> results) {
 void Worker::WakeUp() {
   absl::MutexLock lock(&mu_);
   wake_ = true;
+}
+
+std::vector<uint64_t> Worker::Held() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<uint64_t> ids;
+  for (const WorkAssignment& a : queue_) ids.push_back(a.attempt_id);
+  for (uint64_t id : running_) {
+    if (!cancelled_.contains(id)) ids.push_back(id);
+  }
+  for (const WorkResult& r : results_) ids.push_back(r.attempt_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<uint64_t> Worker::StopAll() {
+  std::vector<uint64_t> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const WorkAssignment& a : queue_) ids.push_back(a.attempt_id);
+    queue_.clear();
+    for (const WorkResult& r : results_) ids.push_back(r.attempt_id);
+    results_.clear();
+    for (uint64_t id : running_) {
+      if (!cancelled_.contains(id)) ids.push_back(id);
+    }
+  }
+  Cancel(ids);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+bool Worker::idle() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.empty() && running_.empty() && results_.empty();
 }
 
 int Worker::running() const {

@@ -52,6 +52,16 @@ class Worker {
   // Makes a pending TakeResults return now.
   void WakeUp();
 
+  // Attempts held: queued, running, or finished with a result not yet
+  // taken. Sorted.
+  std::vector<uint64_t> Held() const;
+  // Stops every queued and running attempt without reporting them, and
+  // drops results not yet taken; returns their ids, sorted (a draining
+  // worker hands them back).
+  std::vector<uint64_t> StopAll();
+  // Nothing queued, running, or waiting to be taken.
+  bool idle() const;
+
   int slots() const { return slots_; }
   int running() const;
   int queued() const;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -44,6 +45,21 @@ class FakeConnection : public WorkerConnection {
     }
     cancels_.insert(cancels_.end(), cancels.begin(), cancels.end());
   }
+  void Close(const absl::Status& why) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(absl::StrCat("close ", why.ToString()));
+    closed_ = true;
+    close_status_ = why;
+  }
+  bool closed() const {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+  // Why the stream was closed (OK while it is not).
+  absl::Status close_status() const {
+    absl::MutexLock lock(&mu_);
+    return close_status_;
+  }
 
   // Assignments received since the last Take.
   std::vector<Assignment> Take() {
@@ -71,6 +87,7 @@ class FakeConnection : public WorkerConnection {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+
   SessionId session() const {
     absl::MutexLock lock(&mu_);
     return session_;
@@ -88,6 +105,8 @@ class FakeConnection : public WorkerConnection {
   std::vector<AttemptId> cancels_ ABSL_GUARDED_BY(mu_);
   SessionId session_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration heartbeat_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
 // Records the events of one graph. Thread-safe.
@@ -163,6 +182,12 @@ struct Worker {
 
 class CoordinatorTest : public ::testing::Test {
  protected:
+  CoordinatorTest() {
+    // Retries run at once unless a test is about the backoff: a failed task
+    // would otherwise wait for a Tick that most tests have no reason to make.
+    options_.retry_backoff = absl::ZeroDuration();
+  }
+
   void SetUp() override {
     // The coordinator logs every transition at info level, and refused
     // results at warn; the tests provoke plenty of both.
@@ -186,6 +211,12 @@ class CoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status();
     coord_ = *std::move(c);
   }
+  // Replaces the coordinator by one with `options`, on the same store.
+  void StartWith(CoordinatorOptions options) {
+    coord_.reset();
+    options_ = std::move(options);
+    Start();
+  }
   // Stops the coordinator and closes the file, then opens both again, as a
   // daemon restart does.
   void Restart() {
@@ -196,17 +227,35 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   Worker Connect(const std::string& name, int32_t slots = 1,
-                 Labels labels = {}) {
+                 Labels labels = {}, std::vector<AttemptId> held = {}) {
     Worker w;
     w.conn = std::make_shared<FakeConnection>();
     WorkerRegistration reg;
     reg.name = name;
     reg.slots = slots;
     reg.labels = std::move(labels);
+    reg.held_attempts = std::move(held);
     absl::StatusOr<SessionId> id = coord_->OpenSession(std::move(reg), w.conn);
     EXPECT_TRUE(id.ok()) << id.status();
     w.session = id.value_or(0);
     return w;
+  }
+
+  // A worker process coming back under `name` (a new stream) and saying
+  // which attempts it still runs or has results for.
+  Worker Reconnect(const std::string& name, int32_t slots,
+                   std::vector<AttemptId> held) {
+    return Connect(name, slots, {}, std::move(held));
+  }
+
+  // Moves the clock by `d` while each of `alive` sends a heartbeat, then
+  // lets the coordinator act on the time (as the server's ticker does).
+  void AdvanceAndTick(absl::Duration d, const std::vector<Worker*>& alive = {}) {
+    clock_.Advance(d);
+    for (Worker* w : alive) {
+      EXPECT_TRUE(coord_->Heartbeat(w->session)) << "session " << w->session;
+    }
+    coord_->Tick();
   }
 
   GraphId Submit(GraphSpec spec, std::string request_id = "") {

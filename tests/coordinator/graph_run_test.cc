@@ -262,6 +262,49 @@ TEST(GraphRunTest, RequeueDoesNotCountAsFailure) {
   EXPECT_EQ(run->status(0).state, TaskState::kFailed);
 }
 
+TEST(GraphRunTest, LoseDoesNotUseAttemptsButIsBoundedApart) {
+  // max_attempts = 1: a failure would be final, a loss is not, until the
+  // third one (max_lost = 3).
+  auto run = MakeRun(MakeGraph(
+      "g", {MakeTask("a"), MakeTask("b", {"a"}), MakeTask("c", {"b"})}));
+  std::vector<TaskChange> changes;
+  for (AttemptId attempt = 1; attempt <= 2; ++attempt) {
+    changes.clear();
+    run->Start(0, attempt, changes);
+    EXPECT_FALSE(run->Lose(0, /*max_lost=*/3, changes)) << attempt;
+    EXPECT_THAT(S(changes), ElementsAre(Change(0, TaskState::kRunning),
+                                        Change(0, TaskState::kReady)));
+    EXPECT_EQ(run->status(0).lost, static_cast<int32_t>(attempt));
+    EXPECT_EQ(run->status(0).failures, 0);
+    EXPECT_EQ(run->status(0).current_attempt, 0u);
+  }
+  changes.clear();
+  run->Start(0, 3, changes);
+  EXPECT_TRUE(run->Lose(0, 3, changes));
+  EXPECT_THAT(S(changes), ElementsAre(Change(0, TaskState::kRunning),
+                                      Change(0, TaskState::kFailed),
+                                      Change(1, TaskState::kSkipped),
+                                      Change(2, TaskState::kSkipped)));
+  EXPECT_EQ(run->status(0).lost, 3);
+  EXPECT_EQ(run->status(0).failures, 0);
+  EXPECT_EQ(run->status(0).attempts, 3);
+  EXPECT_EQ(run->status(2).skipped_because, 0);
+  EXPECT_EQ(run->counts(), Counts(0, 0, 0, 0, 1, 2, 0));
+  EXPECT_TRUE(run->finished());
+  EXPECT_EQ(run->FinalState(), GraphState::kFailed);
+}
+
+TEST(GraphRunTest, FailWithAttemptsLeftIsReadyNotBeforeTheRetryTime) {
+  GraphSpec spec = MakeGraph("g", {MakeTask("a")});
+  spec.tasks[0].max_attempts = 2;
+  auto run = MakeRun(std::move(spec));
+  std::vector<TaskChange> changes;
+  run->Start(0, 1, changes);
+  EXPECT_FALSE(run->Fail(0, changes, /*retry_at_ms=*/5000));
+  EXPECT_EQ(run->status(0).state, TaskState::kReady);
+  EXPECT_EQ(run->status(0).not_before_ms, 5000);
+}
+
 TEST(GraphRunTest, CancelRunningTaskReturnsAttemptAndSkipsDependents) {
   auto run = MakeRun(MakeGraph(
       "g", {MakeTask("a"), MakeTask("b", {"a"}), MakeTask("c", {"b"}),
@@ -411,8 +454,10 @@ TEST(GraphRunTest, RandomSequencesKeepInvariants) {
       } else if (before == TaskState::kRunning) {
         if (op < 6) {
           run->Succeed(i, changes);
-        } else if (op < 9) {
+        } else if (op < 8) {
           run->Fail(i, changes);
+        } else if (op < 9) {
+          run->Lose(i, /*max_lost=*/2, changes);
         } else {
           run->Requeue(i, changes);
         }

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -171,6 +172,7 @@ TEST_F(StoreTest, CommittedChangesSurviveReopen) {
   w.tasks.push_back(Update(id, 0, TaskState::kSucceeded, 1));
   StoreWrites::TaskUpdate b = Update(id, 1, TaskState::kFailed, 1);
   b.status.failures = 1;
+  b.status.lost = 2;
   w.tasks.push_back(b);
   StoreWrites::TaskUpdate c = Update(id, 2, TaskState::kSkipped, 0);
   c.status.skipped_because = 1;
@@ -187,6 +189,8 @@ TEST_F(StoreTest, CommittedChangesSurviveReopen) {
   EXPECT_EQ(g.tasks[0].attempts, 1);
   EXPECT_EQ(g.tasks[1].state, TaskState::kFailed);
   EXPECT_EQ(g.tasks[1].failures, 1);
+  EXPECT_EQ(g.tasks[1].lost, 2);
+  EXPECT_EQ(g.tasks[0].lost, 0);
   EXPECT_EQ(g.tasks[2].state, TaskState::kSkipped);
   EXPECT_EQ(g.tasks[2].skipped_because, 1);
 
@@ -479,6 +483,153 @@ TEST_F(StoreOpenTest, NewerSchemaVersionIsRefused) {
   absl::StatusOr<std::unique_ptr<Store>> again = Store::Open(path);
   EXPECT_CODE(again, absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(again.status().message()), HasSubstr("99"));
+}
+
+// The schema as version 1 shipped it (first entry of kMigrations in
+// store.cc), frozen here: the upgrade must work from what old daemons
+// wrote, whatever store.cc says today.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE graphs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  request_id TEXT UNIQUE,
+  state INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE tasks (
+  graph_id INTEGER NOT NULL REFERENCES graphs(id),
+  idx INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  command BLOB NOT NULL,
+  deps BLOB NOT NULL,
+  env BLOB NOT NULL,
+  cwd TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  timeout_s INTEGER NOT NULL,
+  labels BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  skipped_because INTEGER NOT NULL DEFAULT -1,
+  current_attempt INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (graph_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY,
+  graph_id INTEGER NOT NULL,
+  task_idx INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  worker TEXT NOT NULL,
+  session_id INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT -1,
+  signal INTEGER NOT NULL DEFAULT 0,
+  timed_out INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  stdout_tail BLOB NOT NULL DEFAULT x'',
+  stderr_tail BLOB NOT NULL DEFAULT x''
+);
+CREATE INDEX attempts_by_task ON attempts (graph_id, task_idx, number);
+CREATE INDEX attempts_running ON attempts (state) WHERE state = 1;
+CREATE INDEX graphs_running ON graphs (state) WHERE state = 1;
+PRAGMA user_version = 1;
+)sql";
+
+TEST_F(StoreOpenTest, Version1DatabaseIsUpgradedAndKeepsItsData) {
+  const std::string path = dir_.File("v1.db");
+  {
+    // A running graph as a version-1 daemon left it: "build" (after
+    // "fetch", which succeeded) has a running attempt.
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+    ASSERT_OK(db->Execute(kSchemaV1));
+    ASSERT_OK(db->Execute(
+        "INSERT INTO graphs (id, name, request_id, state, created_ms) "
+        "VALUES (7, 'old', 'req-old', 1, 1234)"));
+    ASSERT_OK_AND_ASSIGN(
+        sql::Statement task,
+        db->Prepare("INSERT INTO tasks (graph_id, idx, task_id, command, "
+                    "deps, env, cwd, priority, max_attempts, timeout_s, "
+                    "labels, state, attempts, failures, skipped_because, "
+                    "current_attempt) VALUES (7, ?1, ?2, ?3, ?4, ?5, '/src', "
+                    "2, 3, 60, ?6, ?7, 1, ?8, -1, ?9)"));
+    struct Row {
+      std::string id;
+      std::vector<int32_t> deps;
+      TaskState state;
+      int64_t failures;
+      int64_t current_attempt;
+    };
+    for (int i = 0; const Row& r :
+         {Row{"fetch", {}, TaskState::kSucceeded, 0, 0},
+          Row{"build", {0}, TaskState::kRunning, 1, 11}}) {
+      task.Bind(1, int64_t{i++})
+          .Bind(2, r.id)
+          .BindBlob(3, codec::EncodeStrings({"make", r.id}))
+          .BindBlob(4, codec::EncodeInts(r.deps))
+          .BindBlob(5, codec::EncodeMap({{"CC", "cc"}}))
+          .BindBlob(6, codec::EncodeMap({{"os", "linux"}}))
+          .Bind(7, static_cast<int64_t>(r.state))
+          .Bind(8, r.failures)
+          .Bind(9, r.current_attempt);
+      ASSERT_OK(task.Run());
+    }
+    ASSERT_OK(db->Execute(
+        "INSERT INTO attempts (id, graph_id, task_idx, number, worker, "
+        "session_id, state, started_ms) VALUES (11, 7, 1, 1, 'w1', 99, 1, "
+        "2000)"));
+  }
+
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path));
+  ASSERT_OK_AND_ASSIGN(StoredGraph g, store->ReadGraph(7));
+  EXPECT_EQ(g.record.name, "old");
+  EXPECT_EQ(g.record.request_id, "req-old");
+  EXPECT_EQ(g.record.state, GraphState::kRunning);
+  ASSERT_EQ(g.spec.tasks.size(), 2u);
+  EXPECT_EQ(g.spec.tasks[1].id, "build");
+  EXPECT_THAT(g.spec.tasks[1].deps, ElementsAre("fetch"));
+  EXPECT_THAT(g.spec.tasks[1].command, ElementsAre("make", "build"));
+  EXPECT_EQ(g.spec.tasks[1].max_attempts, 3);
+  EXPECT_EQ(g.spec.tasks[1].labels,
+            (std::map<std::string, std::string>{{"os", "linux"}}));
+  ASSERT_EQ(g.tasks.size(), 2u);
+  EXPECT_EQ(g.tasks[0].state, TaskState::kSucceeded);
+  EXPECT_EQ(g.tasks[1].state, TaskState::kRunning);
+  EXPECT_EQ(g.tasks[1].failures, 1);
+  EXPECT_EQ(g.tasks[1].current_attempt, 11u);
+  EXPECT_EQ(g.tasks[0].lost, 0);
+  EXPECT_EQ(g.tasks[1].lost, 0);
+  ASSERT_OK_AND_ASSIGN(std::vector<AttemptRecord> running,
+                       store->RunningAttempts());
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].id, 11u);
+  EXPECT_EQ(running[0].worker, "w1");
+  ASSERT_OK_AND_ASSIGN(AttemptId max_id, store->MaxAttemptId());
+  EXPECT_EQ(max_id, 11u);
+
+  // The new column takes writes, and the file now says version 2.
+  StoreWrites w;
+  StoreWrites::TaskUpdate u{7, 1, g.tasks[1]};
+  u.status.state = TaskState::kReady;
+  u.status.current_attempt = 0;
+  u.status.lost = 1;
+  w.tasks.push_back(u);
+  ASSERT_OK(store->Commit(w));
+  store.reset();
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+    ASSERT_OK_AND_ASSIGN(int64_t version, db->QueryInt("PRAGMA user_version"));
+    EXPECT_EQ(version, Store::kSchemaVersion);
+    EXPECT_EQ(version, 2);
+  }
+  ASSERT_OK_AND_ASSIGN(store, Store::Open(path));
+  ASSERT_OK_AND_ASSIGN(g, store->ReadGraph(7));
+  EXPECT_EQ(g.tasks[1].lost, 1);
+  EXPECT_EQ(g.tasks[1].state, TaskState::kReady);
 }
 
 TEST_F(StoreOpenTest, GarbageFileIsDataLoss) {

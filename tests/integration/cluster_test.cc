@@ -1,5 +1,7 @@
 // End-to-end tests of a coordinator daemon with real workers, driven through
 // the vitte-task command line.
+#include <signal.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -23,38 +25,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ClusterTest : public IntegrationTest {
- protected:
-  // A coordinator and unlabelled workers (name, slots), all connected when
-  // this returns.
-  void StartCluster(const std::vector<std::pair<std::string, int>>& workers) {
-    ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-    std::vector<std::string> names;
-    for (const auto& [name, slots] : workers) {
-      ASSERT_NO_FATAL_FAILURE(StartWorker(name, slots));
-      names.push_back(name);
-    }
-    ASSERT_NO_FATAL_FAILURE(WaitForWorkers(names));
-  }
-
-  // A spec whose tasks run in the test's temp dir.
-  v1::GraphSpec Graph(const std::string& name,
-                      const std::vector<v1::TaskSpec>& tasks) {
-    v1::GraphSpec spec;
-    spec.set_name(name);
-    for (const v1::TaskSpec& t : tasks) {
-      v1::TaskSpec* added = spec.add_tasks();
-      *added = t;
-      if (added->cwd().empty()) added->set_cwd(dir());
-    }
-    return spec;
-  }
-};
+class ClusterTest : public IntegrationTest {};
 
 // A task that appends "start ID" to the file `order`, stays a while (so
 // that a task started too early would write between the two lines), then
 // appends "end ID".
-v1::TaskSpec Recorded(const std::string& id, const std::vector<std::string>& deps,
+v1::TaskSpec Recorded(const std::string& id,
+                      const std::vector<std::string>& deps,
                       const std::string& linger = "0.2") {
   return ShellTask(id,
                    absl::StrCat("echo start ", id, " >> order; sleep ", linger,
@@ -66,16 +43,6 @@ v1::TaskSpec Recorded(const std::string& id, const std::vector<std::string>& dep
 int IndexOf(const std::vector<std::string>& lines, const std::string& line) {
   auto it = std::find(lines.begin(), lines.end(), line);
   return it == lines.end() ? -1 : static_cast<int>(it - lines.begin());
-}
-
-std::string FirstLine(const std::string& text) {
-  return std::string(text.substr(0, text.find('\n')));
-}
-
-// The last attempt of a task, or an empty one.
-v1::Attempt LastAttempt(const v1::Task& task) {
-  if (task.attempts_size() == 0) return v1::Attempt();
-  return task.attempts(task.attempts_size() - 1);
 }
 
 // Fails unless every task of `graph` started (per its attempts' times) after
@@ -102,8 +69,8 @@ TEST_F(ClusterTest, OriginExampleSucceeds) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id = FirstLine(r.out);
   ASSERT_FALSE(id.empty());
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("graph ", id,
-                                            " succeeded: 2/2 tasks succeeded")));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
+                         "graph ", id, " succeeded: 2/2 tasks succeeded")));
 
   absl::StatusOr<v1::Graph> g = GetGraph(id);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -141,9 +108,9 @@ TEST_F(ClusterTest, OriginShapedChainRunsInDependencyOrder) {
   CliResult r = Cli({"submit", dag, "--wait"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  EXPECT_THAT(ReadLines(Path("order")),
-              ElementsAre("start analyse", "end analyse", "start build",
-                          "end build"));
+  EXPECT_THAT(
+      ReadLines(Path("order")),
+      ElementsAre("start analyse", "end analyse", "start build", "end build"));
   absl::StatusOr<v1::Graph> g = GetGraph(FirstLine(r.out));
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->summary().state(), v1::GRAPH_STATE_SUCCEEDED);
@@ -152,10 +119,11 @@ TEST_F(ClusterTest, OriginShapedChainRunsInDependencyOrder) {
 
 TEST_F(ClusterTest, DiamondRunsJoinAfterBothBranches) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 2}, {"w2", 2}}));
-  std::string dag = WriteDag(
-      "diamond.json",
-      Graph("diamond", {Recorded("a", {}), Recorded("b", {"a"}, "0.3"),
-                        Recorded("c", {"a"}, "0.1"), Recorded("d", {"b", "c"})}));
+  std::string dag =
+      WriteDag("diamond.json",
+               Graph("diamond",
+                     {Recorded("a", {}), Recorded("b", {"a"}, "0.3"),
+                      Recorded("c", {"a"}, "0.1"), Recorded("d", {"b", "c"})}));
 
   CliResult r = Cli({"submit", dag, "--wait"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -171,7 +139,8 @@ TEST_F(ClusterTest, DiamondRunsJoinAfterBothBranches) {
     EXPECT_GT(IndexOf(order, absl::StrCat("start ", branch)),
               IndexOf(order, "end a"))
         << absl::StrJoin(order, "\n");
-    EXPECT_GT(IndexOf(order, "start d"), IndexOf(order, absl::StrCat("end ", branch)))
+    EXPECT_GT(IndexOf(order, "start d"),
+              IndexOf(order, absl::StrCat("end ", branch)))
         << absl::StrJoin(order, "\n");
   }
   absl::StatusOr<v1::Graph> g = GetGraph(FirstLine(r.out));
@@ -247,13 +216,12 @@ TEST_F(ClusterTest, FailedTaskSkipsItsDependentsOnly) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 2}, {"w2", 2}}));
   std::string dag = WriteDag(
       "fail.json",
-      Graph("failing",
-            {ShellTask("a", "touch ran-a"),
-             ShellTask("x", "echo oops-from-x >&2; exit 3", {"a"}),
-             ShellTask("y", "touch ran-y", {"x"}),
-             ShellTask("z", "touch ran-z", {"y", "a"}),
-             ShellTask("ind", "touch ran-ind"),
-             ShellTask("ind2", "touch ran-ind2", {"ind"})}));
+      Graph("failing", {ShellTask("a", "touch ran-a"),
+                        ShellTask("x", "echo oops-from-x >&2; exit 3", {"a"}),
+                        ShellTask("y", "touch ran-y", {"x"}),
+                        ShellTask("z", "touch ran-z", {"y", "a"}),
+                        ShellTask("ind", "touch ran-ind"),
+                        ShellTask("ind2", "touch ran-ind2", {"ind"})}));
 
   CliResult r = Cli({"submit", dag, "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -277,8 +245,8 @@ TEST_F(ClusterTest, FailedTaskSkipsItsDependentsOnly) {
   for (const auto& [task_id, state] : want) {
     const v1::Task* t = FindTask(*g, task_id);
     ASSERT_NE(t, nullptr) << task_id;
-    EXPECT_EQ(t->state(), state) << task_id << ": "
-                                 << v1::TaskState_Name(t->state());
+    EXPECT_EQ(t->state(), state)
+        << task_id << ": " << v1::TaskState_Name(t->state());
   }
   const v1::Task* x = FindTask(*g, "x");
   ASSERT_EQ(x->attempts_size(), 1);
@@ -328,7 +296,8 @@ TEST_F(ClusterTest, LabelledTasksRunOnlyOnMatchingWorkers) {
   v1::TaskSpec nowhere = ShellTask("windows", "touch ran-windows");
   (*nowhere.mutable_labels())["os"] = "windows";
   tasks.push_back(nowhere);
-  const std::string id = Submit(WriteDag("labels.json", Graph("labels", tasks)));
+  const std::string id =
+      Submit(WriteDag("labels.json", Graph("labels", tasks)));
   ASSERT_FALSE(id.empty());
 
   v1::Graph g = PollGraph(id, absl::Seconds(30), [](const v1::Graph& g) {
@@ -484,24 +453,30 @@ TEST_F(ClusterTest, CancelStopsRunningTaskAndSkipsDependents) {
   EXPECT_EQ(watch.exit_code, 1);
   EXPECT_THAT(watch.err, HasSubstr("cancelled"));
 
-  std::string next = WriteDag("next.json",
-                              Graph("next", {ShellTask("n", "touch ran-next")}));
+  std::string next =
+      WriteDag("next.json", Graph("next", {ShellTask("n", "touch ran-next")}));
   CliResult r = Cli({"submit", next, "--wait"}, absl::Seconds(20));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(Path("ran-next")));
 }
 
 TEST_F(ClusterTest, CoordinatorCrashRecoversGraphWithoutRerunningDoneTasks) {
-  ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 2}}));
+  // SIGTERM drains a worker; with no coordinator to hand its task back to,
+  // it must still stop the task at the drain deadline and exit.
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(
+      StartWorker("w1", 2, {}, {"--drain-timeout", "300ms"}));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"w1"}));
   KillAtTearDown(Path("second.pid"));
   std::string dag = WriteDag(
       "chain.json",
-      Graph("chain",
-            {ShellTask("first", "echo ran >> counter"),
-             ShellTask("second",
-                       "if [ -f release ]; then echo ran >> second.log; exit 0; "
-                       "fi; echo $$ > second.pid; exec sleep 60",
-                       {"first"})}));
+      Graph(
+          "chain",
+          {ShellTask("first", "echo ran >> counter"),
+           ShellTask("second",
+                     "if [ -f release ]; then echo ran >> second.log; exit 0; "
+                     "fi; echo $$ > second.pid; exec sleep 60",
+                     {"first"})}));
   const std::string id = Submit(dag);
   ASSERT_FALSE(id.empty());
   v1::Graph g = PollGraph(id, absl::Seconds(20), [&](const v1::Graph& g) {
@@ -519,13 +494,16 @@ TEST_F(ClusterTest, CoordinatorCrashRecoversGraphWithoutRerunningDoneTasks) {
 
   ASSERT_NO_FATAL_FAILURE(KillCoordinator());
   // The worker cannot follow the daemon to its new port; stopping it must
-  // stop its task even while it has no coordinator.
-  ASSERT_NO_FATAL_FAILURE(StopWorker("w1"));
+  // stop its task even while it has no coordinator: SIGTERM, then the drain
+  // deadline passes with the task still running.
+  ASSERT_NO_FATAL_FAILURE(StopWorker("w1", SIGTERM, absl::Seconds(10)));
   EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return !ProcessAlive(*pid); }))
       << "the worker left its task " << *pid << " running";
   WriteFileOrFail(Path("release"), "");
 
-  ASSERT_NO_FATAL_FAILURE(StartCoordinator());  // same db, new port
+  // Same db, new port. The worker, restarted under the same name and
+  // holding nothing, makes the daemon re-queue the old attempt at once.
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   ASSERT_NO_FATAL_FAILURE(StartWorker("w1", 2));
   ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"w1"}));
 
@@ -541,6 +519,7 @@ TEST_F(ClusterTest, CoordinatorCrashRecoversGraphWithoutRerunningDoneTasks) {
   EXPECT_EQ(first->attempts_size(), 1);
   ASSERT_EQ(second->attempts_size(), 2) << done->DebugString();
   EXPECT_EQ(second->attempts(0).state(), v1::ATTEMPT_STATE_LOST);
+  EXPECT_THAT(second->attempts(0).error(), HasSubstr("came back without it"));
   EXPECT_EQ(second->attempts(1).state(), v1::ATTEMPT_STATE_SUCCEEDED);
   EXPECT_EQ(second->attempts(1).number(), 2);
   EXPECT_THAT(ReadLines(Path("counter")), ElementsAre("ran"));
@@ -587,8 +566,7 @@ TEST_F(ClusterTest, SecondDaemonOnTheSameDatabaseIsRefused) {
   EXPECT_THAT(second.err, HasSubstr("is in use by another vitte-taskd"));
 
   // The first one is unharmed.
-  std::string dag = WriteDag(
-      "ok.json", Graph("ok", {MakeTask("t", {"true"})}));
+  std::string dag = WriteDag("ok.json", Graph("ok", {MakeTask("t", {"true"})}));
   ASSERT_NO_FATAL_FAILURE(StartWorker("w1", 1));
   CliResult r = Cli({"submit", dag, "--wait"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -607,11 +585,12 @@ TEST_F(ClusterTest, DaemonRefusesAFileThatIsNotADatabase) {
 // A daemon asked for a port another daemon serves must not share it.
 TEST_F(ClusterTest, SecondDaemonOnABusyPortIsRefused) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  Refusal r = StartExpectingRefusal(
-      Path("second-taskd"), Path("second.port"),
-      {"--listen", address(), "--db", Path("other.db")});
+  Refusal r =
+      StartExpectingRefusal(Path("second-taskd"), Path("second.port"),
+                            {"--listen", address(), "--db", Path("other.db")});
   ASSERT_TRUE(r.exit_code.has_value())
-      << "a second vitte-taskd serves the port " << address() << ":\n" << r.err;
+      << "a second vitte-taskd serves the port " << address() << ":\n"
+      << r.err;
   EXPECT_NE(*r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("cannot listen"));
 }
@@ -625,8 +604,7 @@ TEST_F(ClusterTest, RetriesUpToMaxAttemptsAndKillsTimedOutTasks) {
   flaky.set_max_attempts(3);
   v1::TaskSpec slow = ShellTask("slow", "echo $$ > slow.pid; exec sleep 60");
   slow.set_timeout_s(1);
-  const std::string dag =
-      WriteDag("retry.json", Graph("retry", {flaky, slow}));
+  const std::string dag = WriteDag("retry.json", Graph("retry", {flaky, slow}));
 
   CliResult r = Cli({"submit", dag, "--wait"}, absl::Seconds(30));
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -641,8 +619,8 @@ TEST_F(ClusterTest, RetriesUpToMaxAttemptsAndKillsTimedOutTasks) {
   ASSERT_EQ(f->attempts_size(), 3);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(f->attempts(i).number(), i + 1);
-    EXPECT_EQ(f->attempts(i).state(), i < 2 ? v1::ATTEMPT_STATE_FAILED
-                                            : v1::ATTEMPT_STATE_SUCCEEDED);
+    EXPECT_EQ(f->attempts(i).state(),
+              i < 2 ? v1::ATTEMPT_STATE_FAILED : v1::ATTEMPT_STATE_SUCCEEDED);
   }
   EXPECT_EQ(ReadLines(Path("tries")).size(), 3u);
 
@@ -680,14 +658,17 @@ TEST_F(ClusterTest, WatchOfRunningTaskNamesItsWorker) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
   std::string dag = WriteDag(
       "watch.json",
-      Graph("watch", {ShellTask("slow",
-                                "touch started; i=0; while [ ! -f release ] && "
-                                "[ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done")}));
+      Graph("watch",
+            {ShellTask("slow",
+                       "touch started; i=0; while [ ! -f release ] && "
+                       "[ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done")}));
   const std::string id = Submit(dag);
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(PollUntil(absl::Seconds(20),
-                        [&] { return std::filesystem::exists(Path("started")); }));
-  std::unique_ptr<Process> watch = StartCli({"--coordinator", address(), "watch", id});
+  ASSERT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return std::filesystem::exists(Path("started"));
+  }));
+  std::unique_ptr<Process> watch =
+      StartCli({"--coordinator", address(), "watch", id});
   ASSERT_NE(watch, nullptr);
   ASSERT_TRUE(PollUntil(absl::Seconds(10), [&] {
     return absl::StrContains(watch->Stderr(), "slow started");

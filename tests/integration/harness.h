@@ -11,13 +11,16 @@
 #ifndef VITTE_TESTS_INTEGRATION_HARNESS_H_
 #define VITTE_TESTS_INTEGRATION_HARNESS_H_
 
+#include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,6 +30,13 @@
 #include "vitte/task/v1/task.pb.h"
 
 namespace vitte::task::integration {
+
+// The timings every vitte-taskd of the tests gets unless a test overrides
+// them (see IntegrationTest::SetTaskdFlag); the products' defaults are
+// meant for build farms and would make each lost worker cost 10 s.
+inline constexpr int64_t kHarnessHeartbeatMs = 100;
+inline constexpr int64_t kHarnessLeaseMs = 1000;
+inline constexpr int64_t kHarnessRetryBackoffMs = 100;
 
 // Paths of the binaries under test, from the build (compile definitions).
 std::string TaskdPath();
@@ -91,6 +101,17 @@ struct CliResult {
   std::string err;
 };
 
+// Records a test failure if `log` (a process's stderr) holds a report of
+// AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer or
+// ThreadSanitizer (builds with sanitizers, see .ci/sanitizers.sh). The
+// harness checks every process it started; `who` names it.
+void ExpectNoSanitizerReport(const std::string& log, const std::string& who);
+
+// Tests of known product bugs start with
+//   if (!RunKnownBugTests()) GTEST_SKIP() << "BUG: ...";
+// Set VITTE_RUN_KNOWN_BUGS=1 to run them anyway (e.g. to check a fix).
+bool RunKnownBugTests();
+
 // Polls `condition` every 20 ms until it returns true or `timeout` passes.
 // Returns whether it became true.
 bool PollUntil(absl::Duration timeout, const std::function<bool()>& condition);
@@ -111,6 +132,12 @@ absl::Status ParseJson(const std::string& json,
 // The DAG file form of a graph spec.
 std::string ToDagJson(const v1::GraphSpec& spec);
 
+// Runs `PRAGMA integrity_check` on the SQLite file at `path`, opened
+// read-only (so that the check itself changes nothing, not even a WAL
+// checkpoint). Returns what SQLite answered ("ok" when the file is sound),
+// or an error if it cannot be opened or queried.
+absl::StatusOr<std::string> SqliteIntegrityCheck(const std::string& path);
+
 // Builds a TaskSpec for the common cases.
 v1::TaskSpec MakeTask(const std::string& id,
                       const std::vector<std::string>& command,
@@ -121,10 +148,21 @@ v1::TaskSpec ShellTask(const std::string& id, const std::string& script,
 
 // Looks a task up by id; nullptr if absent.
 const v1::Task* FindTask(const v1::Graph& graph, const std::string& id);
+// The last attempt of a task, or an empty one.
+v1::Attempt LastAttempt(const v1::Task& task);
+// The first line of `text`, without its '\n'.
+std::string FirstLine(const std::string& text);
+// Milliseconds since the Unix epoch now, comparable with the times the
+// daemon stamps on attempts (same machine, same clock).
+int64_t NowMs();
 
 // A test with its own temp dir, and helpers to run a coordinator, workers
 // and the CLI in it. The temp dir is removed when the test passes and kept
 // (its path is printed) when it fails, for the logs.
+//
+// TearDown SIGKILLs the workers, then stops a coordinator still running
+// with SIGTERM and expects a clean stop: exit code 0, a sound database, and
+// no sanitizer report in any process's log.
 class IntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -136,26 +174,71 @@ class IntegrationTest : public ::testing::Test {
 
   // Writes the DAG file `name` in the temp dir; returns its path.
   std::string WriteDag(const std::string& name, const v1::GraphSpec& spec);
+  // A spec named `name` whose tasks run in the temp dir (unless they set a
+  // cwd of their own).
+  v1::GraphSpec Graph(const std::string& name,
+                      const std::vector<v1::TaskSpec>& tasks) const;
 
-  // Starts vitte-taskd on 127.0.0.1:0 with `db` (default: "coordinator.db"
-  // in the temp dir), waits up to 20 s for its port file and sets address().
-  // Records a fatal failure (check with ASSERT_NO_FATAL_FAILURE) if it does
-  // not come up.
-  void StartCoordinator(const std::string& db = "");
+  // Sets a flag (name without "--") of every vitte-taskd started from now
+  // on; an empty value removes it. SetUp sets short timings so that tests
+  // that lose a worker or restart the daemon stay fast:
+  // --heartbeat-interval 100ms, --lease-timeout 1s, --retry-backoff 100ms.
+  void SetTaskdFlag(const std::string& name, const std::string& value);
+  // The value of a flag set with SetTaskdFlag (or by SetUp); empty if unset.
+  std::string TaskdFlag(const std::string& name) const;
+
+  // Starts vitte-taskd on 127.0.0.1:`port` (0: a free port) with `db`
+  // (default: "coordinator.db" in the temp dir) and the flags of
+  // SetTaskdFlag, waits up to 20 s for its port file and sets address() and
+  // port(). Records a fatal failure (check with ASSERT_NO_FATAL_FAILURE) if
+  // it does not come up.
+  void StartCoordinator(const std::string& db = "", int port = 0);
+  // Like StartCoordinator, but returns UNAVAILABLE (with the daemon's logs)
+  // when the daemon exits at start, e.g. because it cannot bind the port.
+  absl::Status TryStartCoordinator(const std::string& db, int port);
   // SIGKILLs the coordinator (a crash) and reaps it.
   void KillCoordinator();
+  // SIGKILLs the coordinator and starts a new one on the same database and
+  // the same port (StartCoordinatorOnSamePort).
+  void RestartCoordinator();
+  // Starts a coordinator on the database and port of the last one (which
+  // must have ended), so that workers reconnect to it by themselves. A bind
+  // that fails (the port not yet free) is retried, up to 10 s.
+  void StartCoordinatorOnSamePort();
+  // A coordinator and unlabelled workers (name, slots), all connected when
+  // this returns.
+  void StartCluster(const std::vector<std::pair<std::string, int>>& workers);
   Process& coordinator() { return *coordinator_; }
   const std::string& address() const { return address_; }
+  int port() const { return port_; }
+  // The database of the last coordinator started.
+  const std::string& db_path() const { return db_path_; }
 
-  // Starts a worker connected to address(). `labels` are key=value pairs.
+  // Starts a worker connected to address(). `labels` are key=value pairs;
+  // `extra_args` are added to its command line (e.g. --drain-timeout). A
+  // worker already running under `name` is SIGKILLed first.
   void StartWorker(const std::string& name, int slots,
-                   const std::map<std::string, std::string>& labels = {});
+                   const std::map<std::string, std::string>& labels = {},
+                   const std::vector<std::string>& extra_args = {});
   Process& worker(const std::string& name) { return *workers_.at(name); }
-  // Stops a worker with SIGTERM (it then stops its tasks) and waits for it.
-  void StopWorker(const std::string& name);
+  // Stops a worker with `signal` (SIGTERM drains it, SIGINT stops it at
+  // once), waits up to `timeout` for it to exit 0, and forgets it.
+  void StopWorker(const std::string& name, int signal = SIGTERM,
+                  absl::Duration timeout = absl::Seconds(15));
+  // SIGKILLs a worker (a crash) and reaps it; its task processes, in their
+  // own process groups, go on. Its handle is kept for its logs.
+  void KillWorker(const std::string& name);
+  // `workers --output json`, parsed.
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
   // Waits up to 20 s until `workers --output json` lists every one of
-  // `names`. Fatal failure otherwise.
+  // `names` as connected. Fatal failure otherwise.
   void WaitForWorkers(const std::vector<std::string>& names);
+  // Waits up to 20 s until worker `name` is connected with a session other
+  // than `old_session`; returns the new session id (0, with a failure
+  // recorded, if it did not come).
+  uint64_t WaitForNewSession(const std::string& name, uint64_t old_session);
+  // The session id of connected worker `name`, 0 if it is not connected.
+  uint64_t SessionOf(const std::string& name);
 
   // Runs vitte-task with `args` (no --coordinator added), bounded by
   // `timeout`.
@@ -192,6 +275,9 @@ class IntegrationTest : public ::testing::Test {
   int worker_starts_ = 0;
   std::unique_ptr<Process> coordinator_;
   std::string address_;
+  int port_ = 0;
+  std::string db_path_;
+  std::map<std::string, std::string> taskd_flags_;
   std::map<std::string, std::unique_ptr<Process>> workers_;
   std::vector<std::string> pid_files_;
 };
