@@ -1,5 +1,7 @@
 #include "common/flags.h"
 
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -107,6 +109,25 @@ absl::StatusOr<std::vector<std::string>> FlagParser::Parse(int argc,
     if (absl::Status s = flag->set(value); !s.ok()) return s;
   }
   return positional;
+}
+
+std::optional<int> FlagParser::ParseOrExitCode(int argc, char** argv,
+                                               absl::string_view program) {
+  absl::StatusOr<std::vector<std::string>> args = Parse(argc, argv);
+  if (help_requested_) {
+    std::cout << Help();
+    return 0;
+  }
+  if (!args.ok()) {
+    std::cerr << program << ": " << args.status().message() << "\n";
+    return 2;
+  }
+  if (!args->empty()) {
+    std::cerr << program << ": unexpected argument \"" << args->front()
+              << "\"\n";
+    return 2;
+  }
+  return std::nullopt;
 }
 
 std::string FlagParser::Help() const {

@@ -6,6 +6,7 @@
 #define VITTE_COMMON_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ class FlagParser {
   // `--help` sets help_requested() and stops parsing.
   absl::StatusOr<std::vector<std::string>> Parse(int argc, char** argv);
   bool help_requested() const { return help_requested_; }
+  // For a program that takes no positional argument: parses, and when the
+  // program must not go on prints the help (to stdout) or the error (to
+  // stderr, prefixed with `program`) and returns the exit code, 0 or 2.
+  std::optional<int> ParseOrExitCode(int argc, char** argv,
+                                     absl::string_view program);
   // The usage line followed by every flag, its default and help.
   std::string Help() const;
 

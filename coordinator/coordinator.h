@@ -253,6 +253,10 @@ class Coordinator {
   // The attempt was handed back: its task is ready again, nothing counted.
   void RequeueAttempt(AttemptId id, const std::string& why, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a running attempt that will never report (state lost, `why` as its
+  // error) and makes its task ready again, counting a loss or not.
+  void EndUnreported(AttemptId id, const std::string& why, bool count_loss,
+                     Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a Close of the session's stream.
   void CloseStream(const Session& session, absl::Status why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

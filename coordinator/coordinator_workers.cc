@@ -302,12 +302,28 @@ AttemptRecord Coordinator::FinishAttempt(AttemptId id, AttemptState state,
 
 void Coordinator::LoseAttempt(AttemptId id, const std::string& why,
                               Effects& fx) {
+  EndUnreported(id, why, /*count_loss=*/true, fx);
+}
+
+void Coordinator::RequeueAttempt(AttemptId id, const std::string& why,
+                                 Effects& fx) {
+  EndUnreported(id, why, /*count_loss=*/false, fx);
+}
+
+void Coordinator::EndUnreported(AttemptId id, const std::string& why,
+                                bool count_loss, Effects& fx) {
   const AttemptRef& ref = attempts_.at(id);
   GraphRun& run = *graphs_.at(ref.graph_id);
   const int32_t index = ref.task_index;
   AttemptRecord a = FinishAttempt(id, AttemptState::kLost, why);
   std::vector<TaskChange> changes;
-  if (run.Lose(index, options_.max_lost_attempts, changes)) {
+  bool failed = false;
+  if (count_loss) {
+    failed = run.Lose(index, options_.max_lost_attempts, changes);
+  } else {
+    run.Requeue(index, changes);
+  }
+  if (failed) {
     a.error = absl::StrCat(why, "; the task lost its worker ",
                            run.status(index).lost,
                            " times and is not retried again (poison task?)");
@@ -315,23 +331,10 @@ void Coordinator::LoseAttempt(AttemptId id, const std::string& why,
                  "good after {} lost attempts",
                  a.graph_id, run.task(index).id, id, why, run.status(index).lost);
   } else {
-    spdlog::info("graph {} task \"{}\": attempt {} lost ({}), task re-queued",
+    spdlog::info("graph {} task \"{}\": attempt {} ended without a result "
+                 "({}), task re-queued",
                  a.graph_id, run.task(index).id, id, why);
   }
-  Record(run, changes, &a, fx);
-  fx.writes.attempts.push_back(std::move(a));
-}
-
-void Coordinator::RequeueAttempt(AttemptId id, const std::string& why,
-                                 Effects& fx) {
-  const AttemptRef& ref = attempts_.at(id);
-  GraphRun& run = *graphs_.at(ref.graph_id);
-  const int32_t index = ref.task_index;
-  AttemptRecord a = FinishAttempt(id, AttemptState::kLost, why);
-  std::vector<TaskChange> changes;
-  run.Requeue(index, changes);
-  spdlog::info("graph {} task \"{}\": attempt {} {}, task re-queued",
-               a.graph_id, run.task(index).id, id, why);
   Record(run, changes, &a, fx);
   fx.writes.attempts.push_back(std::move(a));
 }

@@ -70,18 +70,9 @@ int main(int argc, char** argv) {
                "largest request accepted from a client or worker");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
-  auto args = flags.Parse(argc, argv);
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!args.ok() || !args->empty()) {
-    std::cerr << "vitte-taskd: "
-              << (args.ok() ? absl::StrCat("unexpected argument \"",
-                                           args->front(), "\"")
-                            : std::string(args.status().message()))
-              << "\n";
-    return 2;
+  if (std::optional<int> exit_code =
+          flags.ParseOrExitCode(argc, argv, "vitte-taskd")) {
+    return *exit_code;
   }
   if (absl::Status s = vitte::task::SetUpLogging(log_level); !s.ok()) {
     std::cerr << "vitte-taskd: " << s.message() << "\n";
