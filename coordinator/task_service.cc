@@ -5,8 +5,10 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "coordinator/proto_convert.h"
 
 namespace vitte::task {
@@ -19,10 +21,37 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
+// Parses the request, runs `handler`, serialises its answer. A request that
+// does not parse gets INVALID_ARGUMENT naming the message type.
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* Unary(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response, TaskServiceImpl* service,
+    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&)) {
+  Request request;
+  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its input
+  if (!grpc::SerializationTraits<Request>::Deserialize(&copy, &request).ok()) {
+    return Done(ctx, absl::InvalidArgumentError(absl::StrCat(
+                         "malformed ", Request::descriptor()->full_name(),
+                         ": the request does not parse")));
+  }
+  Response response;
+  absl::Status status = (service->*handler)(request, response);
+  if (status.ok()) {
+    bool own_buffer = false;
+    grpc::Status s = grpc::SerializationTraits<Response>::Serialize(
+        response, raw_response, &own_buffer);
+    if (!s.ok()) status = FromGrpcStatus(s);
+  }
+  return Done(ctx, status);
+}
+
 // Streams a graph's events to one client, one write in flight at a time,
 // and finishes after the event that ends the graph. Deletes itself in
 // OnDone.
-class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
+// Events go out as bytes: the method is registered raw, like the unary
+// ones, so that a malformed request gets a clear status.
+class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   WatchReactor(Coordinator& coordinator, absl::StatusOr<GraphId> graph_id)
       : coordinator_(coordinator), link_(std::make_shared<Link>(this)) {
@@ -85,7 +114,15 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
   void Push(std::vector<TaskEvent> events) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    for (const TaskEvent& e : events) ToProto(e, queue_.emplace_back());
+    for (const TaskEvent& e : events) {
+      v1::GraphEvent event;
+      ToProto(e, event);
+      Outgoing& out = queue_.emplace_back();
+      out.last = event.graph_finished();
+      bool own_buffer = false;
+      (void)grpc::SerializationTraits<v1::GraphEvent>::Serialize(
+          event, &out.bytes, &own_buffer);  // cannot fail for a valid message
+    }
     WriteNextLocked();
   }
 
@@ -95,9 +132,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
       if (graph_finished_) FinishLocked(grpc::Status::OK);
       return;
     }
-    if (queue_.front().graph_finished()) graph_finished_ = true;
+    if (queue_.front().last) graph_finished_ = true;
     writing_ = true;
-    StartWrite(&queue_.front());
+    StartWrite(&queue_.front().bytes);
   }
 
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -109,8 +146,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
   Coordinator& coordinator_;
   const std::shared_ptr<Link> link_;
   absl::Mutex mu_;
+  struct Outgoing {
+    grpc::ByteBuffer bytes;  // a serialised v1::GraphEvent
+    bool last = false;       // the event that ends the graph
+  };
   // queue_.front() is being written while writing_ is set.
-  std::deque<v1::GraphEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool graph_finished_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -119,78 +160,100 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::GraphEvent> {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
-    grpc::CallbackServerContext* ctx, const v1::SubmitGraphRequest* request,
-    v1::SubmitGraphResponse* response) {
-  if (absl::Status size = CheckGraphSize(request->graph(),
-                                         coordinator_.options().limits);
-      !size.ok()) {
-    return Done(ctx, size);
-  }
-  absl::StatusOr<SubmitResult> result =
-      coordinator_.Submit(FromProto(request->graph()), request->request_id());
-  if (result.ok()) {
-    response->set_graph_id(FormatGraphId(result->graph_id));
-    response->set_created(result->created);
-  }
-  return Done(ctx, result.status());
+absl::Status TaskServiceImpl::Submit(const v1::SubmitGraphRequest& request,
+                                     v1::SubmitGraphResponse& response) {
+  RETURN_IF_ERROR(
+      CheckGraphSize(request.graph(), coordinator_.options().limits));
+  ASSIGN_OR_RETURN(SubmitResult result,
+                   coordinator_.Submit(FromProto(request.graph()),
+                                       request.request_id()));
+  response.set_graph_id(FormatGraphId(result.graph_id));
+  response.set_created(result.created);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
-    grpc::CallbackServerContext* ctx, const v1::GetGraphRequest* request,
-    v1::Graph* response) {
-  absl::StatusOr<GraphId> id = ParseGraphId(request->graph_id());
-  if (!id.ok()) return Done(ctx, id.status());
-  absl::StatusOr<GraphView> view =
-      coordinator_.GetGraph(*id, request->include_attempts());
-  if (view.ok()) ToProto(*view, *response);
-  return Done(ctx, view.status());
+absl::Status TaskServiceImpl::Get(const v1::GetGraphRequest& request,
+                                  v1::Graph& response) {
+  ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  ASSIGN_OR_RETURN(GraphView view,
+                   coordinator_.GetGraph(id, request.include_attempts()));
+  ToProto(view, response);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* TaskServiceImpl::ListGraphs(
-    grpc::CallbackServerContext* ctx, const v1::ListGraphsRequest* request,
-    v1::ListGraphsResponse* response) {
-  int limit = request->limit() <= 0 ? 100 : std::min(request->limit(), 10'000);
-  auto graphs = coordinator_.ListGraphs(limit);
-  if (graphs.ok()) {
-    for (const GraphSummaryView& g : *graphs) ToProto(g, *response->add_graphs());
-  }
-  return Done(ctx, graphs.status());
+absl::Status TaskServiceImpl::List(const v1::ListGraphsRequest& request,
+                                   v1::ListGraphsResponse& response) {
+  int limit = request.limit() <= 0 ? 100 : std::min(request.limit(), 10'000);
+  ASSIGN_OR_RETURN(auto graphs, coordinator_.ListGraphs(limit));
+  for (const GraphSummaryView& g : graphs) ToProto(g, *response.add_graphs());
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
-    grpc::CallbackServerContext* ctx, const v1::CancelGraphRequest* request,
-    v1::CancelGraphResponse* response) {
-  absl::StatusOr<GraphId> id = ParseGraphId(request->graph_id());
-  if (!id.ok()) return Done(ctx, id.status());
-  absl::StatusOr<int64_t> cancelled = coordinator_.Cancel(
-      *id, {request->task_ids().begin(), request->task_ids().end()});
-  if (cancelled.ok()) response->set_cancelled(*cancelled);
-  return Done(ctx, cancelled.status());
+absl::Status TaskServiceImpl::Cancel(const v1::CancelGraphRequest& request,
+                                     v1::CancelGraphResponse& response) {
+  ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  ASSIGN_OR_RETURN(int64_t cancelled,
+                   coordinator_.Cancel(id, {request.task_ids().begin(),
+                                            request.task_ids().end()}));
+  response.set_cancelled(cancelled);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
-    grpc::CallbackServerContext* ctx, const v1::RetryGraphRequest* request,
-    v1::RetryGraphResponse* response) {
-  absl::StatusOr<GraphId> id = ParseGraphId(request->graph_id());
-  if (!id.ok()) return Done(ctx, id.status());
-  absl::StatusOr<int64_t> retried = coordinator_.Retry(*id);
-  if (retried.ok()) response->set_retried(*retried);
-  return Done(ctx, retried.status());
+absl::Status TaskServiceImpl::Retry(const v1::RetryGraphRequest& request,
+                                    v1::RetryGraphResponse& response) {
+  ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  ASSIGN_OR_RETURN(int64_t retried, coordinator_.Retry(id));
+  response.set_retried(retried);
+  return absl::OkStatus();
 }
 
-grpc::ServerWriteReactor<v1::GraphEvent>* TaskServiceImpl::WatchGraph(
-    grpc::CallbackServerContext* /*ctx*/, const v1::WatchGraphRequest* request) {
-  return new WatchReactor(coordinator_, ParseGraphId(request->graph_id()));
-}
-
-grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
-    grpc::CallbackServerContext* ctx, const v1::ListWorkersRequest* /*request*/,
-    v1::ListWorkersResponse* response) {
+absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
+                                      v1::ListWorkersResponse& response) {
   for (const WorkerView& w : coordinator_.ListWorkers()) {
-    ToProto(w, *response->add_workers());
+    ToProto(w, *response.add_workers());
   }
-  return Done(ctx, absl::OkStatus());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Submit);
+}
+grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Get);
+}
+grpc::ServerUnaryReactor* TaskServiceImpl::ListGraphs(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::List);
+}
+grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel);
+}
+grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry);
+}
+grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
+    grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
+  v1::WatchGraphRequest request;
+  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its input
+  if (!grpc::SerializationTraits<v1::WatchGraphRequest>::Deserialize(&copy,
+                                                                   &request)
+           .ok()) {
+    return new WatchReactor(
+        coordinator_,
+        absl::InvalidArgumentError(
+            "malformed vitte.task.v1.WatchGraphRequest: the request does not "
+            "parse"));
+  }
+  return new WatchReactor(coordinator_, ParseGraphId(request.graph_id()));
 }
 
 }  // namespace vitte::task

@@ -8,35 +8,59 @@
 
 namespace vitte::task {
 
+// The generated service with every method taken raw (as bytes): the
+// service parses requests itself, so that a malformed one gets
+// INVALID_ARGUMENT naming the message (gRPC 1.51's typed callback handlers
+// answer UNIMPLEMENTED with no message).
+using TaskServiceBase = v1::TaskService::WithRawCallbackMethod_SubmitGraph<
+    v1::TaskService::WithRawCallbackMethod_GetGraph<
+        v1::TaskService::WithRawCallbackMethod_ListGraphs<
+            v1::TaskService::WithRawCallbackMethod_CancelGraph<
+                v1::TaskService::WithRawCallbackMethod_RetryGraph<
+                    v1::TaskService::WithRawCallbackMethod_ListWorkers<
+                        v1::TaskService::WithRawCallbackMethod_WatchGraph<
+                            v1::TaskService::Service>>>>>>>;
+
 // Thread-safe.
-class TaskServiceImpl final : public v1::TaskService::CallbackService {
+class TaskServiceImpl final : public TaskServiceBase {
  public:
   explicit TaskServiceImpl(Coordinator& coordinator)
       : coordinator_(coordinator) {}
 
+  using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* SubmitGraph(grpc::CallbackServerContext* ctx,
-                                        const v1::SubmitGraphRequest* request,
-                                        v1::SubmitGraphResponse* response) override;
+                                        const Raw* request,
+                                        Raw* response) override;
   grpc::ServerUnaryReactor* GetGraph(grpc::CallbackServerContext* ctx,
-                                     const v1::GetGraphRequest* request,
-                                     v1::Graph* response) override;
+                                     const Raw* request, Raw* response) override;
   grpc::ServerUnaryReactor* ListGraphs(grpc::CallbackServerContext* ctx,
-                                       const v1::ListGraphsRequest* request,
-                                       v1::ListGraphsResponse* response) override;
+                                       const Raw* request,
+                                       Raw* response) override;
   grpc::ServerUnaryReactor* CancelGraph(grpc::CallbackServerContext* ctx,
-                                        const v1::CancelGraphRequest* request,
-                                        v1::CancelGraphResponse* response) override;
+                                        const Raw* request,
+                                        Raw* response) override;
   grpc::ServerUnaryReactor* RetryGraph(grpc::CallbackServerContext* ctx,
-                                       const v1::RetryGraphRequest* request,
-                                       v1::RetryGraphResponse* response) override;
-  grpc::ServerWriteReactor<v1::GraphEvent>* WatchGraph(
-      grpc::CallbackServerContext* ctx,
-      const v1::WatchGraphRequest* request) override;
+                                       const Raw* request,
+                                       Raw* response) override;
   grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* ctx,
-                                        const v1::ListWorkersRequest* request,
-                                        v1::ListWorkersResponse* response) override;
+                                        const Raw* request,
+                                        Raw* response) override;
+  grpc::ServerWriteReactor<Raw>* WatchGraph(grpc::CallbackServerContext* ctx,
+                                            const Raw* request) override;
 
  private:
+  absl::Status Submit(const v1::SubmitGraphRequest& request,
+                      v1::SubmitGraphResponse& response);
+  absl::Status Get(const v1::GetGraphRequest& request, v1::Graph& response);
+  absl::Status List(const v1::ListGraphsRequest& request,
+                    v1::ListGraphsResponse& response);
+  absl::Status Cancel(const v1::CancelGraphRequest& request,
+                      v1::CancelGraphResponse& response);
+  absl::Status Retry(const v1::RetryGraphRequest& request,
+                     v1::RetryGraphResponse& response);
+  absl::Status Workers(const v1::ListWorkersRequest& request,
+                       v1::ListWorkersResponse& response);
+
   Coordinator& coordinator_;
 };
 

@@ -28,9 +28,13 @@ class SessionReactor
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The worker closed its side or the connection broke.
+      // The worker closed its side, the connection broke, or a message did
+      // not parse: gRPC tells these apart no further. A worker that leaves
+      // properly says goodbye first, so this is never a clean end.
       EndSession();
-      FinishOnce(grpc::Status::OK);
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "the worker stream ended without goodbye (closed "
+                              "early, or a message that does not parse)"));
       return;
     }
     if (session_ == 0) {
