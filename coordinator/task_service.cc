@@ -21,19 +21,28 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-// Parses the request, runs `handler`, serialises its answer. A request that
-// does not parse gets INVALID_ARGUMENT naming the message type.
+// Parses a raw request. INVALID_ARGUMENT names the message type when the
+// bytes do not parse.
+template <typename Request>
+absl::Status ParseRequest(const grpc::ByteBuffer& raw, Request& request) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its input
+  if (!grpc::SerializationTraits<Request>::Deserialize(&copy, &request).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed ", Request::descriptor()->full_name(),
+                     ": the request does not parse"));
+  }
+  return absl::OkStatus();
+}
+
+// Parses the request, runs `handler`, serialises its answer.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Unary(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, TaskServiceImpl* service,
     absl::Status (TaskServiceImpl::*handler)(const Request&, Response&)) {
   Request request;
-  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its input
-  if (!grpc::SerializationTraits<Request>::Deserialize(&copy, &request).ok()) {
-    return Done(ctx, absl::InvalidArgumentError(absl::StrCat(
-                         "malformed ", Request::descriptor()->full_name(),
-                         ": the request does not parse")));
+  if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
+    return Done(ctx, parsed);
   }
   Response response;
   absl::Status status = (service->*handler)(request, response);
@@ -48,9 +57,8 @@ grpc::ServerUnaryReactor* Unary(
 
 // Streams a graph's events to one client, one write in flight at a time,
 // and finishes after the event that ends the graph. Deletes itself in
-// OnDone.
-// Events go out as bytes: the method is registered raw, like the unary
-// ones, so that a malformed request gets a clear status.
+// OnDone. Events go out as bytes: the method is registered raw, like the
+// unary ones, so that a malformed request gets a clear status.
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   WatchReactor(Coordinator& coordinator, absl::StatusOr<GraphId> graph_id)
@@ -243,15 +251,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
     grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
   v1::WatchGraphRequest request;
-  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its input
-  if (!grpc::SerializationTraits<v1::WatchGraphRequest>::Deserialize(&copy,
-                                                                   &request)
-           .ok()) {
-    return new WatchReactor(
-        coordinator_,
-        absl::InvalidArgumentError(
-            "malformed vitte.task.v1.WatchGraphRequest: the request does not "
-            "parse"));
+  if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
+    return new WatchReactor(coordinator_, parsed);
   }
   return new WatchReactor(coordinator_, ParseGraphId(request.graph_id()));
 }
