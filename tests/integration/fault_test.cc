@@ -76,6 +76,23 @@ void KillTaskProcess(const std::string& pid_file) {
 
 class FaultTest : public IntegrationTest {
  protected:
+  // Runs a task that fails twice, then succeeds on its third and last
+  // attempt, and reads back its record.
+  void RunTaskFailingTwice(const std::string& graph, v1::Task& task) {
+    v1::TaskSpec flaky =
+        ShellTask("flaky", "echo try >> tries; [ $(wc -l < tries) -ge 3 ]");
+    flaky.set_max_attempts(3);
+    CliResult r = Cli(
+        {"submit", WriteDag("f.json", Graph(graph, {flaky})), "--wait"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    absl::StatusOr<v1::Graph> g = GetGraph(FirstLine(r.out));
+    ASSERT_TRUE(g.ok()) << g.status();
+    const v1::Task* t = FindTask(*g, "flaky");
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->attempts_size(), 3) << g->DebugString();
+    task = *t;
+  }
+
   // Polls the graph until task `task_id` has `attempts` attempts and the
   // last one runs on `worker`; fails the test otherwise.
   v1::Graph WaitForAttemptOn(const std::string& graph_id,
@@ -602,17 +619,9 @@ TEST_F(FaultTest, DrainPastDeadlineHandsTheTaskBack) {
 TEST_F(FaultTest, RetriesWaitForExponentialBackoff) {
   SetTaskdFlag("retry-backoff", "300ms");
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
-  v1::TaskSpec flaky =
-      ShellTask("flaky", "echo try >> tries; [ $(wc -l < tries) -ge 3 ]");
-  flaky.set_max_attempts(3);
-  CliResult r =
-      Cli({"submit", WriteDag("f.json", Graph("backoff", {flaky})), "--wait"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  absl::StatusOr<v1::Graph> g = GetGraph(FirstLine(r.out));
-  ASSERT_TRUE(g.ok()) << g.status();
-  const v1::Task* t = FindTask(*g, "flaky");
-  ASSERT_NE(t, nullptr);
-  ASSERT_EQ(t->attempts_size(), 3) << g->DebugString();
+  v1::Task task;
+  ASSERT_NO_FATAL_FAILURE(RunTaskFailingTwice("backoff", task));
+  const v1::Task* t = &task;
   EXPECT_EQ(t->attempts(0).state(), v1::ATTEMPT_STATE_FAILED);
   EXPECT_EQ(t->attempts(1).state(), v1::ATTEMPT_STATE_FAILED);
   EXPECT_EQ(t->attempts(2).state(), v1::ATTEMPT_STATE_SUCCEEDED);
@@ -637,17 +646,9 @@ TEST_F(FaultTest, RetryBackoffIsCappedByMaxRetryBackoff) {
   SetTaskdFlag("retry-backoff", "1s");
   SetTaskdFlag("max-retry-backoff", "1s");
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
-  v1::TaskSpec flaky =
-      ShellTask("flaky", "echo try >> tries; [ $(wc -l < tries) -ge 3 ]");
-  flaky.set_max_attempts(3);
-  CliResult r =
-      Cli({"submit", WriteDag("f.json", Graph("cap", {flaky})), "--wait"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  absl::StatusOr<v1::Graph> g = GetGraph(FirstLine(r.out));
-  ASSERT_TRUE(g.ok()) << g.status();
-  const v1::Task* t = FindTask(*g, "flaky");
-  ASSERT_NE(t, nullptr);
-  ASSERT_EQ(t->attempts_size(), 3) << g->DebugString();
+  v1::Task task;
+  ASSERT_NO_FATAL_FAILURE(RunTaskFailingTwice("cap", task));
+  const v1::Task* t = &task;
   const int64_t gap2 =
       t->attempts(2).started_at_ms() - t->attempts(1).finished_at_ms();
   EXPECT_GE(gap2, 1000);
