@@ -20,6 +20,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "coordinator/server.h"
+#include "worker/noop_runner.h"
 #include "worker/process_runner.h"
 #include "worker/session.h"
 #include "worker/worker.h"
@@ -41,7 +42,7 @@ constexpr char kUsage[] =
     "  retry GRAPH_ID              run the failed part of a finished graph "
     "again\n"
     "  workers                     connected workers\n"
-    "  run FILE.json [--jobs N] [--db PATH]\n"
+    "  run FILE.json [--jobs N] [--db PATH] [--noop]\n"
     "                              run a DAG file on this machine, no daemon\n"
     "\n"
     "The coordinator is --coordinator, else $VITTE_COORDINATOR, else "
@@ -55,6 +56,7 @@ struct Options {
   std::string output = "text";
   int64_t jobs = 0;
   std::string db;
+  bool noop = false;
   int64_t limit = 20;
   bool attempts = false;
   std::string log_level = "warn";
@@ -221,13 +223,23 @@ int Run(const std::vector<std::string>& args, const Options& o) {
   server_options.db_path = db;
   auto server = CoordinatorServer::Start(server_options);
   if (!server.ok()) return Fail(server.status());
-  auto runner = ProcessRunner::Create();
-  if (!runner.ok()) return Fail(runner.status());
+  std::unique_ptr<CommandRunner> runner;
+  if (o.noop) {
+    runner = std::make_unique<NoopRunner>();
+  } else {
+    auto process_runner = ProcessRunner::Create();
+    if (!process_runner.ok()) return Fail(process_runner.status());
+    runner = std::move(*process_runner);
+  }
   int exit_code = 1;
   {
-    Worker worker(**runner, static_cast<int>(jobs));
+    Worker worker(*runner, static_cast<int>(jobs));
     SessionOptions session_options;
     session_options.name = "local";
+    // The only worker, on this machine: a queue as deep as its slots costs
+    // no fairness and hides the round trip between a result and the next
+    // assignment.
+    session_options.prefetch = static_cast<int32_t>(jobs);
     WorkerSession session((*server)->InProcessChannel(), worker,
                           session_options);
     std::thread serving([&] { session.Run(); });
@@ -304,6 +316,9 @@ int RunCli(int argc, char** argv) {
   flags.AddBool("attempts", &o.attempts, "status: include every attempt");
   flags.AddInt("limit", &o.limit, "list: how many graphs");
   flags.AddInt("jobs", &o.jobs, "run: tasks at once (default: number of cores)");
+  flags.AddBool("noop", &o.noop,
+                "run, benchmarks only: report every task succeeded without "
+                "running it");
   flags.AddString("db", &o.db,
                   "run: database to keep the run in; running the same file "
                   "again with the same --db resumes it");

@@ -59,19 +59,31 @@ TaskCounts CountTasks(const std::vector<TaskStatus>& tasks) {
 Coordinator::Coordinator(Store& store, Clock& clock, CoordinatorOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {}
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() {
+  if (!committer_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_committing_ = true;
+  }
+  committer_.join();  // after it committed what was pending
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     Store& store, Clock& clock, CoordinatorOptions options) {
   std::unique_ptr<Coordinator> c(
       new Coordinator(store, clock, std::move(options)));
   RETURN_IF_ERROR(c->Recover());
+  c->CommitPending();  // the recovered state is settled before anyone asks
+  if (c->options_.background_commit) {
+    c->committer_ = std::thread([c = c.get()] { c->CommitLoop(); });
+  }
   return c;
 }
 
 absl::Status Coordinator::Recover() {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(last_attempt_id_, store_.MaxAttemptId());
+  ASSIGN_OR_RETURN(last_graph_id_, store_.MaxGraphId());
   // Session ids only need to differ from those of earlier runs of the
   // daemon, whose attempts may still be reported; the start time in
   // microseconds does that without storing a counter.
@@ -81,6 +93,7 @@ absl::Status Coordinator::Recover() {
   RETURN_IF_ERROR(store_.ForEachRunningGraph([&](StoredGraph g)
                                                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     GraphId id = g.record.id;
+    if (!g.record.request_id.empty()) request_ids_[g.record.request_id] = id;
     auto run = std::make_unique<GraphRun>(std::move(g.record), std::move(g.spec),
                                           std::move(g.dag), std::move(g.tasks));
     for (int32_t i : run->ReadyTasks()) {
@@ -127,59 +140,74 @@ absl::Status Coordinator::Recover() {
                "to {} for their workers",
                graphs_.size(), store_.path(), attempts_.size(),
                absl::FormatDuration(options_.lease_timeout));
-  Apply(fx);
+  Apply(fx);  // committed by Create
   return absl::OkStatus();
 }
 
 absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
                                                  std::string request_id) {
-  if (!request_id.empty()) {
-    absl::StatusOr<GraphId> existing = store_.FindByRequestId(request_id);
-    if (existing.ok()) return SubmitResult{*existing, false};
-    if (!absl::IsNotFound(existing.status())) return existing.status();
-  }
-  ASSIGN_OR_RETURN(Dag dag, ValidateGraphSpec(spec, options_.limits));
-
-  GraphRecord record;
-  record.name = spec.name;
-  record.request_id = std::move(request_id);
-  record.state = GraphState::kRunning;
-  record.created_at_ms = clock_.NowMs();
+  // Validation, the costly part for a big graph, runs without the lock.
+  ASSIGN_OR_RETURN(Dag validated, ValidateGraphSpec(spec, options_.limits));
+  auto dag = std::make_shared<const Dag>(std::move(validated));
   std::vector<TaskStatus> initial(spec.tasks.size());
   for (size_t i = 0; i < initial.size(); ++i) {
-    if (dag.deps(i).empty()) initial[i].state = TaskState::kReady;
+    if (dag->deps(i).empty()) initial[i].state = TaskState::kReady;
   }
+  // Dependencies now live in the dag as indices; their names would only
+  // double the memory a big graph holds.
+  for (TaskSpec& t : spec.tasks) std::vector<std::string>().swap(t.deps);
+  auto shared_spec = std::make_shared<const GraphSpec>(std::move(spec));
 
   SubmitResult result;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
-    // Stored under mu_ so that no Watch can see the graph in the store
-    // before it is live here.
-    absl::StatusOr<GraphId> id = store_.InsertGraph(record, spec, dag, initial);
-    if (absl::IsAlreadyExists(id.status())) {
-      GraphId existing = 0;
-      if (!absl::SimpleAtoi(id.status().message(), &existing)) {
-        return absl::InternalError(id.status().message());
+    std::optional<GraphId> existing;
+    if (!request_id.empty()) {
+      auto it = request_ids_.find(request_id);
+      if (it != request_ids_.end()) {
+        existing = it->second;
+      } else {
+        absl::StatusOr<GraphId> stored = store_.FindByRequestId(request_id);
+        if (stored.ok()) {
+          existing = *stored;
+        } else if (!absl::IsNotFound(stored.status())) {
+          return stored.status();
+        }
       }
-      return SubmitResult{existing, false};
     }
-    if (!id.ok()) return id.status();
-    record.id = *id;
-    result = {*id, true};
-
-    auto run = std::make_unique<GraphRun>(std::move(record), std::move(spec),
-                                          std::move(dag), std::move(initial));
-    for (int32_t i : run->ReadyTasks()) {
-      ready_.Push(run->task(i).labels, {run->task(i).priority, *id, i});
+    if (existing.has_value()) {
+      // Answered once the first submit is durable, like the first submit.
+      result = {*existing, false};
+      seq = LastBatchLocked();
+    } else {
+      GraphRecord record;
+      record.id = ++last_graph_id_;
+      record.name = shared_spec->name;
+      record.request_id = std::move(request_id);
+      record.state = GraphState::kRunning;
+      record.created_at_ms = clock_.NowMs();
+      result = {record.id, true};
+      if (!record.request_id.empty()) {
+        request_ids_[record.request_id] = record.id;
+      }
+      Effects fx;
+      fx.writes.new_graphs.push_back({record, shared_spec, dag});
+      auto run = std::make_unique<GraphRun>(std::move(record), shared_spec,
+                                            dag, std::move(initial));
+      for (int32_t i : run->ReadyTasks()) {
+        ready_.Push(run->task(i).labels,
+                    {run->task(i).priority, result.graph_id, i});
+      }
+      spdlog::info("graph {} \"{}\" submitted: {} tasks, {} ready",
+                   result.graph_id, run->record().name, run->size(),
+                   run->counts().ready);
+      graphs_[result.graph_id] = std::move(run);
+      Dispatch(fx);
+      seq = Apply(fx);
     }
-    spdlog::info("graph {} \"{}\" submitted: {} tasks, {} ready", *id,
-                 run->record().name, run->size(), run->counts().ready);
-    graphs_[*id] = std::move(run);
-    Effects fx;
-    Dispatch(fx);
-    Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/true);
   return result;
 }
 
@@ -187,6 +215,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
     GraphId graph_id, const std::vector<std::string>& task_ids) {
   int64_t cancelled = 0;
   bool live = false;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = graphs_.find(graph_id);
@@ -229,7 +258,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
                    cancelled);
       // Slots freed by cancelled attempts can take other graphs' tasks.
       Dispatch(fx);
-      Apply(fx);
+      seq = Apply(fx);
     }
   }
   if (!live) {
@@ -246,7 +275,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
     }
     return 0;
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/true);
   return cancelled;
 }
 
@@ -265,6 +294,7 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
         absl::StrCat("graph ", graph_id, " succeeded; nothing to retry"));
   }
   int64_t retried = 0;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     // Another Retry may have revived it while the store was read.
@@ -291,9 +321,9 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
     fx.graphs.insert(graph_id);
     spdlog::info("graph {}: retrying {} tasks", graph_id, retried);
     Dispatch(fx);
-    Apply(fx);
+    seq = Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/true);
   return retried;
 }
 
@@ -335,6 +365,7 @@ std::vector<WorkerView> Coordinator::ListWorkers() {
   std::vector<WorkerView> out;
   for (const auto& [id, s] : sessions_) {
     out.push_back({s.registration.name, id, s.registration.slots,
+                   s.registration.prefetch,
                    static_cast<int32_t>(s.running.size()),
                    s.registration.labels, s.connected_at_ms,
                    absl::ToUnixMillis(s.last_seen), s.connected, s.draining});
@@ -349,6 +380,7 @@ std::vector<WorkerView> Coordinator::ListWorkers() {
 absl::StatusOr<uint64_t> Coordinator::Watch(
     GraphId graph_id, std::shared_ptr<GraphWatcher> watcher) {
   uint64_t watch_id = 0;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     watch_id = ++last_watch_id_;
@@ -365,13 +397,14 @@ absl::StatusOr<uint64_t> Coordinator::Watch(
         auto a = attempts_.find(e.attempt_id);
         if (a != attempts_.end()) e.worker = a->second.record.worker;
       }
-      deliveries_.push_back(std::move(d));
+      QueueDelivery(std::move(d));
+      seq = LastBatchLocked();
       watchers_[watch_id] = {graph_id, std::move(watcher)};
       watcher = nullptr;
     }
   }
   if (watcher == nullptr) {
-    Deliver();
+    Finish(seq, /*wait_durable=*/false);
     return watch_id;
   }
   // Not live: finished (its final state is in the store) or unknown.
@@ -431,58 +464,87 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
 }
 
 void Coordinator::Dispatch(Effects& fx) {
-  if (ready_.size() == 0) return;
-  const int64_t now = clock_.NowMs();
-  for (auto& [session_id, session] : sessions_) {
-    if (!session.connected || session.draining) continue;
-    int free = session.registration.slots -
-               static_cast<int>(session.running.size());
-    while (free > 0) {
-      std::optional<ReadyEntry> entry =
-          ready_.PopFor(session.registration.labels);
-      if (!entry) break;
-      auto g = graphs_.find(entry->graph_id);
-      // Entries are removed lazily: skip those of finished graphs and of
-      // tasks no longer ready (cancelled, or already taken).
-      if (g == graphs_.end()) continue;
-      GraphRun& run = *g->second;
-      const int32_t index = entry->task_index;
-      if (run.status(index).state != TaskState::kReady) continue;
-      // A left-over entry of a task now waiting out a retry backoff: the
-      // delayed queue pushes it again when it is due.
-      if (run.status(index).not_before_ms > now) continue;
-
-      AttemptRecord a;
-      a.id = ++last_attempt_id_;
-      a.graph_id = entry->graph_id;
-      a.task_index = index;
-      a.number = run.status(index).attempts + 1;
-      a.worker = session.registration.name;
-      a.session_id = session_id;
-      a.state = AttemptState::kRunning;
-      a.started_at_ms = now;
-      std::vector<TaskChange> changes;
-      run.Start(index, a.id, changes);
-      Record(run, changes, &a, fx);
-
-      const TaskSpec& spec = run.task(index);
-      fx.assignments[session_id].push_back(
-          {a.id, a.graph_id, spec.id, spec.command, spec.env, spec.cwd,
-           spec.timeout_s});
-      session.running.insert(a.id);
-      fx.writes.attempts.push_back(a);
-      attempts_[a.id] = {a.graph_id, index, session_id, std::move(a)};
-      --free;
+  // Free slots first, on every worker; then the queues of workers that
+  // asked for prefetch, so that no task waits in one worker's queue while
+  // another worker has a slot free.
+  for (bool prefetch : {false, true}) {
+    for (auto& [session_id, session] : sessions_) {
+      if (ready_.size() == 0) return;
+      if (!session.connected || session.draining) continue;
+      int capacity = session.registration.slots +
+                     (prefetch ? session.registration.prefetch : 0);
+      int free = capacity - static_cast<int>(session.running.size());
+      while (free > 0 && StartNextFor(session, fx)) --free;
     }
-    if (ready_.size() == 0) break;
   }
 }
 
-void Coordinator::Apply(Effects& fx) {
+bool Coordinator::StartNextFor(Session& session, Effects& fx) {
+  const int64_t now = clock_.NowMs();
+  while (true) {
+    std::optional<ReadyEntry> entry =
+        ready_.PopFor(session.registration.labels);
+    if (!entry) return false;
+    auto g = graphs_.find(entry->graph_id);
+    // Entries are removed lazily: skip those of finished graphs and of
+    // tasks no longer ready (cancelled, or already taken).
+    if (g == graphs_.end()) continue;
+    GraphRun& run = *g->second;
+    const int32_t index = entry->task_index;
+    if (run.status(index).state != TaskState::kReady) continue;
+    // A left-over entry of a task now waiting out a retry backoff: the
+    // delayed queue pushes it again when it is due.
+    if (run.status(index).not_before_ms > now) continue;
+
+    AttemptRecord a;
+    a.id = ++last_attempt_id_;
+    a.graph_id = entry->graph_id;
+    a.task_index = index;
+    a.number = run.status(index).attempts + 1;
+    a.worker = session.registration.name;
+    a.session_id = session.id;
+    a.state = AttemptState::kRunning;
+    a.started_at_ms = now;
+    std::vector<TaskChange> changes;
+    run.Start(index, a.id, changes);
+    Record(run, changes, &a, fx);
+
+    const TaskSpec& spec = run.task(index);
+    fx.assignments[session.id].push_back(
+        {a.id, a.graph_id, spec.id, spec.command, spec.env, spec.cwd,
+         spec.timeout_s});
+    session.running.insert(a.id);
+    fx.writes.attempts.push_back(a);
+    attempts_[a.id] = {a.graph_id, index, session.id, std::move(a)};
+    return true;
+  }
+}
+
+uint64_t Coordinator::Apply(Effects& fx) {
+  Batch& batch = pending_;
+  StoreWrites& writes = batch.writes;
+  for (StoreWrites::NewGraph& g : fx.writes.new_graphs) {
+    writes.new_graphs.push_back(std::move(g));
+  }
   for (const auto& [graph_id, index] : fx.tasks) {
     auto g = graphs_.find(graph_id);
     if (g == graphs_.end()) continue;
-    fx.writes.tasks.push_back({graph_id, index, g->second->status(index)});
+    const TaskStatus& status = g->second->status(index);
+    auto [row, added] =
+        batch.task_rows.try_emplace({graph_id, index}, writes.tasks.size());
+    if (added) {
+      writes.tasks.push_back({graph_id, index, status});
+    } else {
+      writes.tasks[row->second].status = status;
+    }
+  }
+  for (AttemptRecord& a : fx.writes.attempts) {
+    auto [row, added] = batch.attempt_rows.try_emplace(a.id, writes.attempts.size());
+    if (added) {
+      writes.attempts.push_back(std::move(a));
+    } else {
+      writes.attempts[row->second] = std::move(a);
+    }
   }
   std::vector<GraphId> finished;
   for (GraphId graph_id : fx.graphs) {
@@ -507,18 +569,15 @@ void Coordinator::Apply(Effects& fx) {
                    run.counts().failed, run.counts().skipped,
                    run.counts().cancelled);
     }
-    fx.writes.graphs.push_back({graph_id, record.state, record.cancel_requested,
-                                record.finished_at_ms});
-  }
-
-  absl::Status status = store_.Commit(fx.writes);
-  if (!status.ok()) {
-    // Memory already holds the change; continuing would acknowledge state
-    // the database does not have. Stop; a restart recovers from the last
-    // commit.
-    spdlog::critical("cannot commit to {}: {}; stopping", store_.path(),
-                     status.ToString());
-    std::abort();
+    StoreWrites::GraphUpdate update{graph_id, record.state,
+                                    record.cancel_requested,
+                                    record.finished_at_ms};
+    auto [row, added] = batch.graph_rows.try_emplace(graph_id, writes.graphs.size());
+    if (added) {
+      writes.graphs.push_back(update);
+    } else {
+      writes.graphs[row->second] = update;
+    }
   }
 
   for (auto& [session_id, cancels] : fx.cancels) {
@@ -527,13 +586,13 @@ void Coordinator::Apply(Effects& fx) {
     Delivery d;
     d.conn = s->second.conn;
     d.cancels = std::move(cancels);
-    deliveries_.push_back(std::move(d));
+    QueueDelivery(std::move(d));
   }
   for (auto& [session_id, assignments] : fx.assignments) {
     Delivery d;
     d.conn = sessions_.at(session_id).conn;
     d.assignments = std::move(assignments);
-    deliveries_.push_back(std::move(d));
+    QueueDelivery(std::move(d));
   }
   if (!fx.events.empty() && !watchers_.empty()) {
     for (auto& [watch_id, w] : watchers_) {
@@ -542,37 +601,91 @@ void Coordinator::Apply(Effects& fx) {
       for (const TaskEvent& e : fx.events) {
         if (e.graph_id == w.graph_id) d.events.push_back(e);
       }
-      if (!d.events.empty()) deliveries_.push_back(std::move(d));
+      if (!d.events.empty()) QueueDelivery(std::move(d));
     }
   }
   for (GraphId graph_id : finished) {
-    graphs_.erase(graph_id);
+    auto g = graphs_.find(graph_id);
+    request_ids_.erase(g->second->record().request_id);
+    graphs_.erase(g);
     absl::erase_if(watchers_, [&](const auto& entry) {
       return entry.second.graph_id == graph_id;
     });
   }
+  return batch.seq;
 }
 
-void Coordinator::Deliver() {
-  absl::MutexLock delivering(&delivery_mu_);
+uint64_t Coordinator::LastBatchLocked() const {
+  return pending_.empty() ? pending_.seq - 1 : pending_.seq;
+}
+
+void Coordinator::Finish(uint64_t seq, bool wait_durable) {
+  if (!options_.background_commit) {
+    CommitPending();  // commits `seq`, or waits for the thread that does
+    return;
+  }
+  if (!wait_durable) return;
+  absl::MutexLock lock(&mu_);
+  auto committed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return committed_seq_ >= seq;
+  };
+  mu_.Await(absl::Condition(&committed));
+}
+
+void Coordinator::Flush() {
+  uint64_t seq;
+  {
+    absl::MutexLock lock(&mu_);
+    seq = LastBatchLocked();
+  }
+  Finish(seq, /*wait_durable=*/true);
+}
+
+void Coordinator::CommitLoop() {
   while (true) {
-    std::vector<Delivery> batch;
     {
       absl::MutexLock lock(&mu_);
-      batch.swap(deliveries_);
+      auto work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !pending_.empty() || stop_committing_;
+      };
+      mu_.Await(absl::Condition(&work));
+      if (pending_.empty()) return;  // stopping, and nothing left to commit
     }
-    if (batch.empty()) return;
-    for (Delivery& d : batch) {
-      if (d.conn != nullptr && d.registered != 0) {
-        d.conn->OnRegistered(d.registered, options_.heartbeat_interval);
-      } else if (d.conn != nullptr && d.close.has_value()) {
-        d.conn->Close(*d.close);
-      } else if (d.conn != nullptr) {
-        d.conn->Send(std::move(d.assignments), std::move(d.cancels));
-      }
-      if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.events));
-    }
+    CommitPending();
   }
+}
+
+void Coordinator::CommitPending() {
+  absl::MutexLock committing(&commit_mu_);
+  Batch batch;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.empty()) return;
+    batch = std::move(pending_);
+    pending_ = Batch();
+    pending_.seq = batch.seq + 1;
+  }
+  absl::Status status = store_.Commit(batch.writes);
+  if (!status.ok()) {
+    // Memory already holds the change; continuing would acknowledge state
+    // the database does not have. Stop; a restart recovers from the last
+    // commit.
+    spdlog::critical("cannot commit to {}: {}; stopping", store_.path(),
+                     status.ToString());
+    std::abort();
+  }
+  for (Delivery& d : batch.deliveries) {
+    if (d.conn != nullptr && d.registered != 0) {
+      d.conn->OnRegistered(d.registered, options_.heartbeat_interval);
+    } else if (d.conn != nullptr && d.close.has_value()) {
+      d.conn->Close(*d.close);
+    } else if (d.conn != nullptr) {
+      d.conn->Send(std::move(d.assignments), std::move(d.cancels));
+    }
+    if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.events));
+  }
+  absl::MutexLock lock(&mu_);
+  committed_seq_ = batch.seq;
 }
 
 }  // namespace vitte::task

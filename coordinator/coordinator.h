@@ -10,6 +10,7 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -59,12 +60,17 @@ struct WorkerRegistration {
   // Attempts the worker still runs or has results for (see
   // OpenSession).
   std::vector<AttemptId> held_attempts;
+  // Tasks it wants queued beyond its slots, so that a slot that frees up
+  // starts its next task at once instead of after a round trip and a
+  // commit. Such tasks count as running (their lease is held).
+  int32_t prefetch = 0;
 };
 
 struct WorkerView {
   std::string name;
   SessionId session_id = 0;
   int32_t slots = 0;
+  int32_t prefetch = 0;
   int32_t running = 0;
   Labels labels;
   int64_t connected_at_ms = 0;
@@ -107,6 +113,16 @@ struct CoordinatorOptions {
   absl::Duration max_retry_backoff = absl::Minutes(1);
   // A task whose worker is lost this many times fails for good.
   int32_t max_lost_attempts = 3;
+  // Group commit. Operations change memory at once and add their writes to
+  // a pending batch; a commit takes the whole batch in one transaction, and
+  // only then are its consequences sent (assignments, cancels, events) and
+  // client operations answered. With background_commit a thread of the
+  // coordinator commits batch after batch, so a batch fills while the
+  // previous one is being fsync'ed and no caller waits for a disk except
+  // clients (Submit, Cancel, Retry), which return once their change is
+  // durable. Without it every operation commits before it returns, in the
+  // calling thread: simpler to test, one fsync per operation.
+  bool background_commit = false;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -180,6 +196,10 @@ class Coordinator {
   // before the server stops, since stopping ends every stream.
   void BeginShutdown();
 
+  // Returns once every change made before the call is committed and its
+  // consequences delivered.
+  void Flush() ABSL_LOCKS_EXCLUDED(mu_, commit_mu_);
+
   const CoordinatorOptions& options() const { return options_; }
 
  private:
@@ -212,7 +232,8 @@ class Coordinator {
     GraphId graph_id;
     std::shared_ptr<GraphWatcher> watcher;
   };
-  // Everything one locked operation produces, applied at its end.
+  // Everything one locked operation produces, applied at its end (merged
+  // into the pending batch).
   struct Effects {
     StoreWrites writes;
     // Graphs and tasks changed by the operation.
@@ -231,6 +252,18 @@ class Coordinator {
     std::vector<AttemptId> cancels;
     std::shared_ptr<GraphWatcher> watcher;
     std::vector<TaskEvent> events;
+  };
+  // Changes not yet committed, and the calls to make once they are. Writes
+  // to one row are merged: the last state of a task, attempt or graph in
+  // the batch is what gets written.
+  struct Batch {
+    uint64_t seq = 1;
+    StoreWrites writes;
+    absl::flat_hash_map<std::pair<GraphId, int32_t>, size_t> task_rows;
+    absl::flat_hash_map<AttemptId, size_t> attempt_rows;
+    absl::flat_hash_map<GraphId, size_t> graph_rows;
+    std::vector<Delivery> deliveries;
+    bool empty() const { return writes.empty() && deliveries.empty(); }
   };
 
   Coordinator(Store& store, Clock& clock, CoordinatorOptions options);
@@ -266,12 +299,27 @@ class Coordinator {
   void CompactReadyQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands ready tasks to sessions with free slots.
   void Dispatch(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Commits fx.writes, then queues fx's deliveries. A failed commit leaves
-  // memory ahead of the database, so the process stops (fail-stop) and
-  // recovers from the database on restart.
-  void Apply(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Makes the calls queued by Apply, in order. Called without mu_.
-  void Deliver() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the best ready task `session` may run, if any.
+  bool StartNextFor(Session& session, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds fx's writes and deliveries to the pending batch (finishing the
+  // graphs it completed). Returns the batch to wait for (Finish).
+  uint64_t Apply(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The batch that holds every change made so far: the pending one, or the
+  // last one taken for commit when nothing is pending.
+  uint64_t LastBatchLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends an operation whose changes are in batch `seq`: commits it now
+  // (inline mode), or leaves it to the commit thread; with `wait_durable`,
+  // returns only once the batch is committed.
+  void Finish(uint64_t seq, bool wait_durable) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes the pending batch, commits it, then makes its calls in order. A
+  // failed commit leaves memory ahead of the database, so the process stops
+  // (fail-stop) and recovers from the database on restart.
+  void CommitPending() ABSL_LOCKS_EXCLUDED(mu_, commit_mu_);
+  void CommitLoop();
+  void QueueDelivery(Delivery d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    pending_.deliveries.push_back(std::move(d));
+  }
 
   Store& store_;
   Clock& clock_;
@@ -280,6 +328,10 @@ class Coordinator {
   absl::Mutex mu_;
   absl::flat_hash_map<GraphId, std::unique_ptr<GraphRun>> graphs_
       ABSL_GUARDED_BY(mu_);  // unfinished graphs only
+  // Request ids of the graphs in graphs_. A graph leaves memory only after
+  // its insert was committed (it finishes on results of assignments sent
+  // after that commit), so the store knows every request id not here.
+  absl::flat_hash_map<std::string, GraphId> request_ids_ ABSL_GUARDED_BY(mu_);
   ReadyQueue ready_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<SessionId, Session> sessions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, SessionId> session_by_name_
@@ -293,16 +345,22 @@ class Coordinator {
       delayed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   AttemptId last_attempt_id_ ABSL_GUARDED_BY(mu_) = 0;
+  GraphId last_graph_id_ ABSL_GUARDED_BY(mu_) = 0;
   SessionId last_session_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_event_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Held while delivering, so deliveries leave in the order they were
-  // queued even when several threads finish operations at once. Acquired
-  // before mu_, never while holding it.
-  absl::Mutex delivery_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  Batch pending_ ABSL_GUARDED_BY(mu_);
+  // Every batch up to this one is committed and delivered.
+  uint64_t committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_committing_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Held while a batch commits and its calls are made, so that batches
+  // commit and deliver in order even when several threads finish
+  // operations at once. Acquired before mu_, never while holding it.
+  absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::thread committer_;  // with background_commit
 };
 
 }  // namespace vitte::task

@@ -18,7 +18,13 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
         absl::StrCat("worker \"", registration.name, "\" registered with ",
                      registration.slots, " slots; expected 1..100000"));
   }
+  if (registration.prefetch < 0 || registration.prefetch > 100'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker \"", registration.name, "\" asked for a prefetch of ",
+                     registration.prefetch, "; expected 0..100000"));
+  }
   SessionId id;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     Effects fx;
@@ -74,7 +80,7 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
     Delivery hello;
     hello.conn = conn;
     hello.registered = id;
-    deliveries_.push_back(std::move(hello));
+    QueueDelivery(std::move(hello));
     // What the worker holds that is no longer current must stop.
     if (!held.empty()) {
       std::vector<AttemptId> stale(held.begin(), held.end());
@@ -85,15 +91,16 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
       fx.cancels[id] = std::move(stale);
     }
     Dispatch(fx);
-    Apply(fx);
+    seq = Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/false);
   return id;
 }
 
 int Coordinator::Report(SessionId session,
                         const std::vector<AttemptOutcome>& results) {
   int fenced = 0;
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     auto s = sessions_.find(session);
@@ -149,9 +156,9 @@ int Coordinator::Report(SessionId session,
       fx.writes.attempts.push_back(std::move(a));
     }
     Dispatch(fx);
-    Apply(fx);
+    seq = Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/false);
   return fenced;
 }
 
@@ -174,6 +181,7 @@ void Coordinator::Drain(SessionId session) {
 }
 
 void Coordinator::Goodbye(SessionId session) {
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     auto s = sessions_.find(session);
@@ -190,9 +198,9 @@ void Coordinator::Goodbye(SessionId session) {
                  s->second.registration.name, held.size());
     EraseSession(session);
     Dispatch(fx);
-    Apply(fx);
+    seq = Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/false);
 }
 
 void Coordinator::CloseSession(SessionId session) {
@@ -207,6 +215,7 @@ void Coordinator::CloseSession(SessionId session) {
 }
 
 void Coordinator::Tick() {
+  uint64_t seq = 0;
   {
     absl::MutexLock lock(&mu_);
     Effects fx;
@@ -263,9 +272,9 @@ void Coordinator::Tick() {
     }
     CompactReadyQueue();
     Dispatch(fx);
-    Apply(fx);
+    seq = Apply(fx);
   }
-  Deliver();
+  Finish(seq, /*wait_durable=*/false);
 }
 
 void Coordinator::CompactReadyQueue() {
@@ -343,7 +352,7 @@ void Coordinator::CloseStream(const Session& session, absl::Status why) {
   Delivery d;
   d.conn = session.conn;
   d.close = std::move(why);
-  deliveries_.push_back(std::move(d));
+  QueueDelivery(std::move(d));
 }
 
 void Coordinator::EraseSession(SessionId session) {

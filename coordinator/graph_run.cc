@@ -1,10 +1,18 @@
 #include "coordinator/graph_run.h"
 
+#include <memory>
 #include <utility>
 
 namespace vitte::task {
 
 GraphRun::GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
+                   std::vector<TaskStatus> tasks)
+    : GraphRun(std::move(record),
+               std::make_shared<const GraphSpec>(std::move(spec)),
+               std::make_shared<const Dag>(std::move(dag)), std::move(tasks)) {}
+
+GraphRun::GraphRun(GraphRecord record, std::shared_ptr<const GraphSpec> spec,
+                   std::shared_ptr<const Dag> dag,
                    std::vector<TaskStatus> tasks)
     : record_(std::move(record)),
       spec_(std::move(spec)),
@@ -12,7 +20,7 @@ GraphRun::GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
       tasks_(std::move(tasks)),
       unsucceeded_deps_(tasks_.size(), 0) {
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    for (int32_t d : dag_.deps(i)) {
+    for (int32_t d : dag_->deps(i)) {
       if (tasks_[d].state != TaskState::kSucceeded) ++unsucceeded_deps_[i];
     }
     if (tasks_[i].state == TaskState::kPending && unsucceeded_deps_[i] == 0) {
@@ -23,8 +31,8 @@ GraphRun::GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
 }
 
 int32_t GraphRun::IndexOf(const std::string& id) const {
-  for (size_t i = 0; i < spec_.tasks.size(); ++i) {
-    if (spec_.tasks[i].id == id) return static_cast<int32_t>(i);
+  for (size_t i = 0; i < spec_->tasks.size(); ++i) {
+    if (spec_->tasks[i].id == id) return static_cast<int32_t>(i);
   }
   return -1;
 }
@@ -57,7 +65,7 @@ void GraphRun::Start(int32_t i, AttemptId attempt,
 void GraphRun::Succeed(int32_t i, std::vector<TaskChange>& changed) {
   tasks_[i].current_attempt = 0;
   SetState(i, TaskState::kSucceeded, changed);
-  for (int32_t d : dag_.dependents(i)) {
+  for (int32_t d : dag_->dependents(i)) {
     if (--unsucceeded_deps_[d] == 0 && tasks_[d].state == TaskState::kPending) {
       SetState(d, TaskState::kReady, changed);
     }
@@ -69,7 +77,7 @@ bool GraphRun::Fail(int32_t i, std::vector<TaskChange>& changed,
   TaskStatus& t = tasks_[i];
   t.current_attempt = 0;
   t.failures++;
-  if (t.failures < spec_.tasks[i].max_attempts) {
+  if (t.failures < spec_->tasks[i].max_attempts) {
     t.not_before_ms = retry_at_ms;
     SetState(i, TaskState::kReady, changed);
     return false;
@@ -125,7 +133,7 @@ void GraphRun::SkipDependents(int32_t root, std::vector<TaskChange>& changed) {
   // nothing running is touched.
   std::vector<int32_t> frontier = {root};
   for (size_t head = 0; head < frontier.size(); ++head) {
-    for (int32_t d : dag_.dependents(frontier[head])) {
+    for (int32_t d : dag_->dependents(frontier[head])) {
       if (tasks_[d].state != TaskState::kPending) continue;
       tasks_[d].skipped_because = root;
       SetState(d, TaskState::kSkipped, changed);

@@ -5,6 +5,7 @@
 #define VITTE_COORDINATOR_GRAPH_RUN_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "common/dag.h"
@@ -27,11 +28,17 @@ class GraphRun {
   // running (an attempt without result) are kept running.
   GraphRun(GraphRecord record, GraphSpec spec, Dag dag,
            std::vector<TaskStatus> tasks);
+  // The same with a spec and dag that others share (the store's pending
+  // insert of a new graph reads them while the graph runs).
+  GraphRun(GraphRecord record, std::shared_ptr<const GraphSpec> spec,
+           std::shared_ptr<const Dag> dag, std::vector<TaskStatus> tasks);
 
   const GraphRecord& record() const { return record_; }
   GraphRecord& mutable_record() { return record_; }
-  const GraphSpec& spec() const { return spec_; }
-  const TaskSpec& task(int32_t i) const { return spec_.tasks[i]; }
+  const GraphSpec& spec() const { return *spec_; }
+  const std::shared_ptr<const GraphSpec>& shared_spec() const { return spec_; }
+  const std::shared_ptr<const Dag>& shared_dag() const { return dag_; }
+  const TaskSpec& task(int32_t i) const { return spec_->tasks[i]; }
   const TaskStatus& status(int32_t i) const { return tasks_[i]; }
   const TaskCounts& counts() const { return counts_; }
   size_t size() const { return tasks_.size(); }
@@ -84,8 +91,9 @@ class GraphRun {
   void SkipDependents(int32_t root, std::vector<TaskChange>& changed);
 
   GraphRecord record_;
-  GraphSpec spec_;
-  Dag dag_;
+  // Immutable once the graph is accepted, so shared without a lock.
+  std::shared_ptr<const GraphSpec> spec_;
+  std::shared_ptr<const Dag> dag_;
   std::vector<TaskStatus> tasks_;
   // unsucceeded_deps_[i]: deps of task i not yet succeeded. A pending task
   // becomes ready when this reaches 0.

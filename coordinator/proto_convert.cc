@@ -118,7 +118,8 @@ AttemptOutcome FromProto(const v1::AttemptResult& in) {
 
 WorkerRegistration FromProto(const v1::Register& in) {
   return {in.name(), in.slots(), ToMap(in.labels()),
-          {in.held_attempt_ids().begin(), in.held_attempt_ids().end()}};
+          {in.held_attempt_ids().begin(), in.held_attempt_ids().end()},
+          in.prefetch()};
 }
 
 void ToProto(const GraphSummaryView& in, v1::GraphSummary& out) {
@@ -177,6 +178,7 @@ void ToProto(const Assignment& in, v1::Assignment& out) {
 void ToProto(const WorkerView& in, v1::WorkerInfo& out) {
   out.set_name(in.name);
   out.set_slots(in.slots);
+  out.set_prefetch(in.prefetch);
   out.set_running(in.running);
   FillMap(in.labels, *out.mutable_labels());
   out.set_connected_at_ms(in.connected_at_ms);

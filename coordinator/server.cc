@@ -16,6 +16,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     ServerOptions options) {
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
   ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path, options.store));
+  // A server has many callers at once: their changes share commits, and
+  // gRPC threads never wait on the disk for workers.
+  options.coordinator.background_commit = true;
   ASSIGN_OR_RETURN(s->coordinator_,
                    Coordinator::Create(*s->store_, Clock::Real(),
                                        options.coordinator));

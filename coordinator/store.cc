@@ -232,8 +232,8 @@ absl::Status Store::Init(StoreOptions options) {
 
   auto stmts = std::make_unique<Statements>();
   ASSIGN_OR_RETURN(stmts->insert_graph,
-                   db.Prepare("INSERT INTO graphs (name, request_id, state, "
-                              "created_ms) VALUES (?1, ?2, ?3, ?4)"));
+                   db.Prepare("INSERT INTO graphs (id, name, request_id, "
+                              "state, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
   ASSIGN_OR_RETURN(stmts->insert_task,
                    db.Prepare(absl::StrCat(
                        "INSERT INTO tasks (graph_id, ", kTaskColumns,
@@ -246,9 +246,13 @@ absl::Status Store::Init(StoreOptions options) {
                  "WHERE graph_id = ?1 AND idx = ?2"));
   ASSIGN_OR_RETURN(stmts->upsert_attempt,
                    db.Prepare(absl::StrCat(
-                       "INSERT OR REPLACE INTO attempts (", kAttemptColumns,
+                       "INSERT INTO attempts (", kAttemptColumns,
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15)")));
+                       "?11, ?12, ?13, ?14, ?15) ON CONFLICT (id) DO UPDATE "
+                       "SET worker = ?5, session_id = ?6, state = ?7, "
+                       "finished_ms = ?9, exit_code = ?10, signal = ?11, "
+                       "timed_out = ?12, error = ?13, stdout_tail = ?14, "
+                       "stderr_tail = ?15")));
   ASSIGN_OR_RETURN(stmts->update_graph,
                    db.Prepare("UPDATE graphs SET state = ?2, "
                               "cancel_requested = ?3, finished_ms = ?4 "
@@ -265,7 +269,6 @@ absl::StatusOr<GraphId> Store::InsertGraph(
     const std::vector<TaskStatus>& initial) {
   absl::MutexLock w(&write_mu_);
   sql::Database& db = *writer_;
-  Statements& st = *write_stmts_;
   sql::Transaction txn(db);
   RETURN_IF_ERROR(txn.begin_status());
   // Checked inside the transaction, so two racing submits with one request
@@ -277,32 +280,45 @@ absl::StatusOr<GraphId> Store::InsertGraph(
     ASSIGN_OR_RETURN(bool row, find.Step());
     if (row) return absl::AlreadyExistsError(absl::StrCat(find.ColumnInt(0)));
   }
-  st.insert_graph.Bind(1, record.name);
+  GraphRecord stored = record;
+  ASSIGN_OR_RETURN(stored.id,
+                   db.QueryInt("SELECT COALESCE(MAX(id), 0) + 1 FROM graphs"));
+  RETURN_IF_ERROR(InsertGraphRows(stored, spec, dag,
+                                  [&](size_t i) { return initial[i]; }));
+  RETURN_IF_ERROR(txn.Commit());
+  return stored.id;
+}
+
+absl::Status Store::InsertGraphRows(
+    const GraphRecord& record, const GraphSpec& spec, const Dag& dag,
+    absl::FunctionRef<TaskStatus(size_t)> initial) {
+  Statements& st = *write_stmts_;
+  st.insert_graph.Bind(1, record.id).Bind(2, record.name);
   if (record.request_id.empty()) {
-    st.insert_graph.BindNull(2);
+    st.insert_graph.BindNull(3);
   } else {
-    st.insert_graph.Bind(2, record.request_id);
+    st.insert_graph.Bind(3, record.request_id);
   }
-  st.insert_graph.Bind(3, static_cast<int64_t>(record.state))
-      .Bind(4, record.created_at_ms);
+  st.insert_graph.Bind(4, static_cast<int64_t>(record.state))
+      .Bind(5, record.created_at_ms);
   RETURN_IF_ERROR(st.insert_graph.Run());
-  GraphId id = db.LastInsertRowId();
 
   sql::Statement& ins = st.insert_task;
+  const std::string no_labels = codec::EncodeMap({});
   for (size_t i = 0; i < spec.tasks.size(); ++i) {
     const TaskSpec& t = spec.tasks[i];
-    const TaskStatus& s = initial[i];
-    ins.Bind(1, id)
+    const TaskStatus s = initial(i);
+    ins.Bind(1, record.id)
         .Bind(2, static_cast<int64_t>(i))
         .Bind(3, t.id)
         .BindBlob(4, codec::EncodeStrings(t.command))
         .BindBlob(5, codec::EncodeInts(dag.deps(i)))
-        .BindBlob(6, codec::EncodeMap(t.env))
+        .BindBlob(6, t.env.empty() ? no_labels : codec::EncodeMap(t.env))
         .Bind(7, t.cwd)
         .Bind(8, int64_t{t.priority})
         .Bind(9, int64_t{t.max_attempts})
         .Bind(10, t.timeout_s)
-        .BindBlob(11, codec::EncodeMap(t.labels))
+        .BindBlob(11, t.labels.empty() ? no_labels : codec::EncodeMap(t.labels))
         .Bind(12, static_cast<int64_t>(s.state))
         .Bind(13, int64_t{s.attempts})
         .Bind(14, int64_t{s.failures})
@@ -311,8 +327,7 @@ absl::StatusOr<GraphId> Store::InsertGraph(
         .Bind(17, int64_t{s.lost});
     RETURN_IF_ERROR(ins.Run());
   }
-  RETURN_IF_ERROR(txn.Commit());
-  return id;
+  return absl::OkStatus();
 }
 
 absl::Status Store::Commit(const StoreWrites& writes) {
@@ -321,6 +336,14 @@ absl::Status Store::Commit(const StoreWrites& writes) {
   Statements& st = *write_stmts_;
   sql::Transaction txn(*writer_);
   RETURN_IF_ERROR(txn.begin_status());
+  for (const StoreWrites::NewGraph& g : writes.new_graphs) {
+    const Dag& dag = *g.dag;
+    RETURN_IF_ERROR(InsertGraphRows(g.record, *g.spec, dag, [&](size_t i) {
+      TaskStatus s;
+      s.state = dag.deps(i).empty() ? TaskState::kReady : TaskState::kPending;
+      return s;
+    }));
+  }
   for (const AttemptRecord& a : writes.attempts) {
     st.upsert_attempt.Bind(1, static_cast<int64_t>(a.id))
         .Bind(2, a.graph_id)
@@ -357,7 +380,9 @@ absl::Status Store::Commit(const StoreWrites& writes) {
         .Bind(4, g.finished_at_ms);
     RETURN_IF_ERROR(st.update_graph.Run());
   }
-  return txn.Commit();
+  RETURN_IF_ERROR(txn.Commit());
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<GraphId> Store::FindByRequestId(const std::string& request_id) {
@@ -471,6 +496,11 @@ absl::StatusOr<std::vector<AttemptRecord>> Store::RunningAttempts() {
 absl::StatusOr<AttemptId> Store::MaxAttemptId() {
   absl::MutexLock w(&write_mu_);
   return writer_->QueryInt("SELECT COALESCE(MAX(id), 0) FROM attempts");
+}
+
+absl::StatusOr<GraphId> Store::MaxGraphId() {
+  absl::MutexLock w(&write_mu_);
+  return writer_->QueryInt("SELECT COALESCE(MAX(id), 0) FROM graphs");
 }
 
 absl::Status Store::InReadTransaction(absl::FunctionRef<absl::Status()> read) {

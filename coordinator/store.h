@@ -4,6 +4,7 @@
 #ifndef VITTE_COORDINATOR_STORE_H_
 #define VITTE_COORDINATOR_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +30,14 @@ struct StoreOptions {
 
 // A batch of changes that commit together.
 struct StoreWrites {
+  // A graph accepted by the coordinator, with the id it chose. Its tasks
+  // are stored ready when they have no dependency and pending otherwise;
+  // task updates of the same batch apply after the insert.
+  struct NewGraph {
+    GraphRecord record;
+    std::shared_ptr<const GraphSpec> spec;
+    std::shared_ptr<const Dag> dag;
+  };
   struct TaskUpdate {
     GraphId graph_id;
     int32_t task_index;
@@ -40,15 +49,18 @@ struct StoreWrites {
     bool cancel_requested;
     int64_t finished_at_ms;
   };
+  std::vector<NewGraph> new_graphs;  // written first
   std::vector<TaskUpdate> tasks;
   // Inserted, or replaced when the id exists (a finished attempt).
   std::vector<AttemptRecord> attempts;
   std::vector<GraphUpdate> graphs;
 
   bool empty() const {
-    return tasks.empty() && attempts.empty() && graphs.empty();
+    return new_graphs.empty() && tasks.empty() && attempts.empty() &&
+           graphs.empty();
   }
   void Clear() {
+    new_graphs.clear();
     tasks.clear();
     attempts.clear();
     graphs.clear();
@@ -84,9 +96,11 @@ class Store {
   // Schema version this build writes.
   static constexpr int kSchemaVersion = 2;
 
-  // Stores a new graph with every task in `initial` state; returns its id.
-  // With a non-empty record.request_id that already names a graph, stores
-  // nothing and returns ALREADY_EXISTS whose message is the existing id.
+  // Stores a new graph with every task in `initial` state, under the next
+  // free id, in a transaction of its own; returns the id. With a non-empty
+  // record.request_id that already names a graph, stores nothing and
+  // returns ALREADY_EXISTS whose message is the existing id. (The
+  // coordinator chooses ids itself and inserts through Commit.)
   absl::StatusOr<GraphId> InsertGraph(const GraphRecord& record,
                                       const GraphSpec& spec, const Dag& dag,
                                       const std::vector<TaskStatus>& initial);
@@ -106,6 +120,8 @@ class Store {
 
   // Largest attempt id ever stored (0 if none).
   absl::StatusOr<AttemptId> MaxAttemptId();
+  // Largest graph id ever stored (0 if none).
+  absl::StatusOr<GraphId> MaxGraphId();
 
   // --- Reads for clients (second connection) ---
 
@@ -122,11 +138,19 @@ class Store {
       int limit);
 
   const std::string& path() const { return path_; }
+  // Transactions committed by Commit so far.
+  int64_t commits() const { return commits_.load(std::memory_order_relaxed); }
 
  private:
   struct Statements;
   Store(std::string path, int lock_fd);
   absl::Status Init(StoreOptions options);
+  // Inserts the graph's row and its tasks' rows, inside the caller's
+  // transaction.
+  absl::Status InsertGraphRows(const GraphRecord& record, const GraphSpec& spec,
+                               const Dag& dag,
+                               absl::FunctionRef<TaskStatus(size_t)> initial)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<StoredGraph> ReadGraphLocked(sql::Database& db, GraphId id);
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
   ListGraphsLocked(int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
@@ -140,7 +164,8 @@ class Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
 
   const std::string path_;
-  const int lock_fd_;  // flock()ed for the life of the store
+  const int lock_fd_;
+  std::atomic<int64_t> commits_ = 0;  // flock()ed for the life of the store
 
   absl::Mutex write_mu_;
   std::unique_ptr<sql::Database> writer_ ABSL_GUARDED_BY(write_mu_);

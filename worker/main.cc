@@ -13,6 +13,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
+#include "worker/noop_runner.h"
 #include "worker/process_runner.h"
 #include "worker/session.h"
 #include "worker/worker.h"
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   vitte::task::SessionOptions session;
   session.name = HostName();
   int64_t slots = std::thread::hardware_concurrency();
+  int64_t prefetch = 0;
+  bool noop = false;
   std::vector<std::string> labels;
   std::string log_level = "info";
   absl::Duration drain_timeout = absl::Minutes(5);
@@ -43,6 +46,14 @@ int main(int argc, char** argv) {
   flags.AddString("name", &session.name,
                   "worker name, unique in the farm (default: host name)");
   flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
+  flags.AddInt("prefetch", &prefetch,
+              "tasks queued here beyond --slots, so that a slot that frees "
+              "up starts its next task without waiting for the coordinator; "
+              "worth it for tasks shorter than a few milliseconds (default "
+              "0)");
+  flags.AddBool("noop", &noop,
+                "benchmarks only: report every task succeeded without "
+                "running it");
   flags.AddRepeated("label", &labels,
                     "key=value label offered to tasks; repeatable");
   flags.AddDuration("drain-timeout", &drain_timeout,
@@ -62,6 +73,11 @@ int main(int argc, char** argv) {
     std::cerr << "vitte-worker: --slots must be in 1..100000\n";
     return 2;
   }
+  if (prefetch < 0 || prefetch > 100'000) {
+    std::cerr << "vitte-worker: --prefetch must be in 0..100000\n";
+    return 2;
+  }
+  session.prefetch = static_cast<int32_t>(prefetch);
   for (const std::string& label : labels) {
     std::pair<std::string, std::string> kv =
         absl::StrSplit(label, absl::MaxSplits('=', 1));
@@ -94,13 +110,20 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateCustomChannel(
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
 
-  auto runner = vitte::task::ProcessRunner::Create();
-  if (!runner.ok()) {
-    spdlog::error("cannot start the process runner: {}",
-                  runner.status().ToString());
-    return 1;
+  std::unique_ptr<vitte::task::CommandRunner> runner;
+  if (noop) {
+    spdlog::warn("--noop: tasks are reported succeeded without running");
+    runner = std::make_unique<vitte::task::NoopRunner>();
+  } else {
+    auto process_runner = vitte::task::ProcessRunner::Create();
+    if (!process_runner.ok()) {
+      spdlog::error("cannot start the process runner: {}",
+                    process_runner.status().ToString());
+      return 1;
+    }
+    runner = std::move(*process_runner);
   }
-  vitte::task::Worker worker(**runner, static_cast<int>(slots));
+  vitte::task::Worker worker(*runner, static_cast<int>(slots));
   vitte::task::WorkerSession link(channel, worker, session);
   spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,
                slots, coordinator);

@@ -116,6 +116,7 @@ bool WorkerSession::RunOnce() {
   v1::WorkerMessage hello;
   hello.mutable_register_()->set_name(options_.name);
   hello.mutable_register_()->set_slots(worker_.slots());
+  hello.mutable_register_()->set_prefetch(options_.prefetch);
   for (const auto& [k, v] : options_.labels) {
     (*hello.mutable_register_()->mutable_labels())[k] = v;
   }

@@ -25,6 +25,8 @@ namespace vitte::task {
 struct SessionOptions {
   std::string name;
   std::map<std::string, std::string> labels;
+  // Assignments wanted beyond the worker's slots (Register.prefetch).
+  int32_t prefetch = 0;
   // Heartbeat used until the coordinator names its own.
   absl::Duration heartbeat_interval = absl::Seconds(2);
   // Reconnection backoff. The cap stays well under the coordinator's lease

@@ -1,0 +1,42 @@
+// A CommandRunner that runs nothing: every run succeeds at once. It exists
+// for benchmarks (vitte-worker --noop), to measure the cost of
+// orchestration alone: dispatch, the worker link, commits, readiness.
+#ifndef VITTE_WORKER_NOOP_RUNNER_H_
+#define VITTE_WORKER_NOOP_RUNNER_H_
+
+#include <cstdint>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "worker/command_runner.h"
+
+namespace vitte::task {
+
+// Thread-safe. Completions run on a thread of the runner, in start order,
+// as the CommandRunner contract asks.
+class NoopRunner : public CommandRunner {
+ public:
+  NoopRunner();
+  ~NoopRunner() override;
+
+  void Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) override;
+  // Runs complete at once; there is nothing to stop.
+  void Cancel(uint64_t run_id) override {}
+  int running() const override;
+
+ private:
+  void Loop();
+
+  mutable absl::Mutex mu_;
+  std::deque<std::pair<uint64_t, DoneCallback>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace vitte::task
+
+#endif  // VITTE_WORKER_NOOP_RUNNER_H_
