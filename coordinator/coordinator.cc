@@ -264,6 +264,7 @@ absl::StatusOr<int64_t> Coordinator::Cancel(
   if (!live) {
     // Finished graphs are no longer in memory and have nothing left to
     // cancel; the store still tells unknown graphs and tasks apart.
+    Flush();
     ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
     for (const std::string& id : task_ids) {
       bool known = false;
@@ -288,6 +289,7 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
     absl::MutexLock lock(&mu_);
     if (graphs_.contains(graph_id)) return running();
   }
+  Flush();  // its end may not be committed yet (see Watch)
   ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
   if (g.record.state == GraphState::kSucceeded) {
     return absl::FailedPreconditionError(
@@ -407,7 +409,10 @@ absl::StatusOr<uint64_t> Coordinator::Watch(
     Finish(seq, /*wait_durable=*/false);
     return watch_id;
   }
-  // Not live: finished (its final state is in the store) or unknown.
+  // Not live: finished or unknown. A graph leaves memory when it finishes,
+  // which may not be committed yet: wait for it, or the store would show
+  // it still running and the watcher would never see its end.
+  Flush();
   ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
   uint64_t sequence = 0;
   watcher->OnEvents(SnapshotEvents(g.record, g.spec, g.tasks,

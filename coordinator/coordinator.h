@@ -103,10 +103,15 @@ struct CoordinatorOptions {
   GraphLimits limits;
   // Told to workers: how often they send a message when idle.
   absl::Duration heartbeat_interval = absl::Seconds(2);
-  // A session silent for this long is lost: its attempts are re-queued. A
-  // broken stream has this long to come back and reclaim its attempts, and
-  // so do workers after a coordinator restart.
+  // A session silent for this long is lost: its attempts are re-queued.
+  // Workers have this long to come back after a coordinator restart.
   absl::Duration lease_timeout = absl::Seconds(10);
+  // A session whose stream broke has this long to come back (a new session
+  // under the same name, listing what it holds) and keep its attempts;
+  // then it is lost. Short, because a broken stream usually means a dead
+  // worker whose tasks should run elsewhere now; a worker that comes back
+  // later is told to stop what it held, and its late results are refused.
+  absl::Duration reconnect_grace = absl::Milliseconds(500);
   // Delay before the first retry of a failed task; doubles with each
   // failure, up to max_retry_backoff.
   absl::Duration retry_backoff = absl::Seconds(1);
@@ -183,7 +188,8 @@ class Coordinator {
   // not counted as a failure or a loss, and the session ends.
   void Goodbye(SessionId session);
   // The session's stream broke. Its attempts stay with it until it comes
-  // back (OpenSession under the same name) or its lease runs out.
+  // back (OpenSession under the same name), or are lost once the
+  // reconnect grace or its lease runs out.
   void CloseSession(SessionId session);
   // Applies what time decides: sessions past their lease are lost, workers
   // that did not come back after a restart lose their attempts, and retries
@@ -210,6 +216,7 @@ class Coordinator {
     absl::flat_hash_set<AttemptId> running;
     int64_t connected_at_ms = 0;
     absl::Time last_seen;  // the lease runs from here
+    absl::Time disconnected_at;  // when !connected
     bool connected = true;
     bool draining = false;
   };

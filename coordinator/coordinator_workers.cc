@@ -209,9 +209,11 @@ void Coordinator::CloseSession(SessionId session) {
   auto s = sessions_.find(session);
   if (s == sessions_.end()) return;  // replaced, lost or gone
   s->second.connected = false;
-  spdlog::info("worker \"{}\" disconnected; its {} attempts wait for it up "
-               "to the lease",
-               s->second.registration.name, s->second.running.size());
+  s->second.disconnected_at = clock_.Now();
+  spdlog::info("worker \"{}\" disconnected; its {} attempts wait up to {} "
+               "for it to come back",
+               s->second.registration.name, s->second.running.size(),
+               absl::FormatDuration(options_.reconnect_grace));
 }
 
 void Coordinator::Tick() {
@@ -222,15 +224,26 @@ void Coordinator::Tick() {
     const absl::Time now = clock_.Now();
     std::vector<SessionId> expired;
     for (const auto& [id, s] : sessions_) {
-      if (now - s.last_seen > options_.lease_timeout) expired.push_back(id);
+      if (now - s.last_seen > options_.lease_timeout ||
+          (!s.connected &&
+           now - s.disconnected_at > options_.reconnect_grace)) {
+        expired.push_back(id);
+      }
     }
     std::sort(expired.begin(), expired.end());
     for (SessionId id : expired) {
       Session& s = sessions_.at(id);
-      std::string why = absl::StrCat(
-          "worker \"", s.registration.name, "\" sent nothing for ",
-          absl::FormatDuration(now - s.last_seen), " (lease ",
-          absl::FormatDuration(options_.lease_timeout), ")");
+      std::string why =
+          s.connected
+              ? absl::StrCat("worker \"", s.registration.name,
+                             "\" sent nothing for ",
+                             absl::FormatDuration(now - s.last_seen),
+                             " (lease ",
+                             absl::FormatDuration(options_.lease_timeout), ")")
+              : absl::StrCat("worker \"", s.registration.name,
+                             "\" did not come back within ",
+                             absl::FormatDuration(options_.reconnect_grace),
+                             " after its stream broke");
       std::vector<AttemptId> running(s.running.begin(), s.running.end());
       std::sort(running.begin(), running.end());
       for (AttemptId a : running) LoseAttempt(a, why, fx);

@@ -53,8 +53,11 @@ int main(int argc, char** argv) {
                     "how often idle workers send a heartbeat");
   flags.AddDuration("lease-timeout", &options.coordinator.lease_timeout,
                     "a worker silent for this long is lost and its tasks "
-                    "re-queued; also how long a broken stream, or workers "
-                    "after a restart, have to come back");
+                    "re-queued; also how long workers have to come back "
+                    "after a restart");
+  flags.AddDuration("reconnect-grace", &options.coordinator.reconnect_grace,
+                    "how long a worker whose stream broke has to come back "
+                    "before its tasks run elsewhere");
   flags.AddDuration("retry-backoff", &options.coordinator.retry_backoff,
                     "delay before the first retry of a failed task; doubles "
                     "with each failure, up to --max-retry-backoff");

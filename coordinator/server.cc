@@ -59,10 +59,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                  s->port_, options.db_path);
   }
   // Leases are checked often enough that a lost worker is noticed within
-  // a tenth of the lease timeout after it expires.
-  absl::Duration tick = std::clamp(options.coordinator.lease_timeout / 10,
-                                   absl::Milliseconds(10),
-                                   absl::Milliseconds(200));
+  // a tenth of the lease timeout (or of the reconnect grace) after it
+  // expires.
+  absl::Duration tick = std::clamp(
+      std::min(options.coordinator.lease_timeout,
+               options.coordinator.reconnect_grace) / 10,
+      absl::Milliseconds(10), absl::Milliseconds(200));
   CoordinatorServer* self = s.get();
   s->ticker_ = std::thread([self, tick] {
     absl::MutexLock lock(&self->mu_);

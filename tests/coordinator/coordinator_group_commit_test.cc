@@ -210,6 +210,26 @@ TEST_F(GroupCommitTest, PrefetchFillsFreeSlotsFirst) {
   }
 }
 
+// A graph leaves memory when it finishes, before that is committed. A watch
+// (or retry) arriving in between must still see the end, not the store's
+// older "running".
+TEST_F(GroupCommitTest, WatchRightAfterTheLastResultSeesTheEnd) {
+  Worker w = ConnectChecked("w", 1);
+  for (int round = 0; round < 20; ++round) {
+    GraphId id = Submit(MakeGraph("g", {MakeTask("a")}));
+    coord_->Flush();
+    std::vector<Assignment> got = w.conn->Take();
+    ASSERT_EQ(got.size(), 1u);
+    coord_->Report(w.session, {Succeeded(got[0])});  // returns before commit
+    auto watcher = std::make_shared<FakeWatcher>();
+    ASSERT_OK(coord_->Watch(id, watcher));
+    ASSERT_TRUE(watcher->finished()) << "round " << round;
+    absl::StatusOr<int64_t> retried = coord_->Retry(id);
+    EXPECT_EQ(retried.status().code(), absl::StatusCode::kFailedPrecondition)
+        << "round " << round << ": " << retried.status();
+  }
+}
+
 // The coordinator's destructor commits what is still pending: nothing
 // acknowledged in memory is left behind.
 TEST_F(GroupCommitTest, DestructionCommitsWhatIsPending) {

@@ -352,9 +352,9 @@ TEST_F(CoordinatorTest, ResultsNotOwnedBySessionAreFenced) {
 // --- Sessions ---
 
 // A broken stream is not yet a lost worker: it may come back. Its attempts
-// stay with it, nothing new goes to it, and only when its lease runs out are
-// they lost and run elsewhere.
-TEST_F(CoordinatorTest, ClosedSessionKeepsAttemptsUntilItsLeaseThenTasksMoveOn) {
+// stay with it and nothing new goes to it; once the reconnect grace ran
+// out (well before the lease) they are lost and run elsewhere.
+TEST_F(CoordinatorTest, ClosedSessionKeepsAttemptsForTheGraceThenTasksMoveOn) {
   Worker w1 = Connect("w1", 3);
   GraphId id = Submit(MakeGraph("g", {MakeTask("a"), MakeTask("b")}));
   std::vector<Assignment> old = w1.conn->Take();
@@ -379,15 +379,14 @@ TEST_F(CoordinatorTest, ClosedSessionKeepsAttemptsUntilItsLeaseThenTasksMoveOn) 
 
   Worker w2 = Connect("w2", 3);
   EXPECT_THAT(TaskIds(w2.conn->Take()), ElementsAre("c"));
-  // Just short of w1's lease (its last message was at connection): still
-  // its own.
-  AdvanceAndTick(options_.lease_timeout - absl::Seconds(1) - absl::Milliseconds(1),
-                 {&w2});
+  // Just short of the reconnect grace since the stream broke: still its
+  // own.
+  AdvanceAndTick(options_.reconnect_grace - absl::Milliseconds(1), {&w2});
   EXPECT_THAT(w2.conn->Take(), IsEmpty());
   EXPECT_EQ(View(id).tasks[0].state, TaskState::kRunning);
 
-  // One tick past the lease: lost, and run by w2.
-  AdvanceAndTick(absl::Milliseconds(200), {&w2});
+  // One tick past the grace, long before the lease: lost, and run by w2.
+  AdvanceAndTick(absl::Milliseconds(2), {&w2});
   std::vector<Assignment> moved = w2.conn->Take();
   EXPECT_THAT(TaskIds(moved), UnorderedElementsAre("a", "b"));
   v = View(id);

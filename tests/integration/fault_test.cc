@@ -315,9 +315,12 @@ TEST_F(FaultTest, WorkerRestartedUnderSameNameRequeuesAtOnce) {
   EXPECT_EQ(t->attempts(1).worker(), "w1");
 }
 
-// A worker killed for good: its broken stream keeps the attempt until the
-// lease runs out, then the task runs on another worker.
-TEST_F(FaultTest, KilledWorkersTaskRunsElsewhereAfterTheLease) {
+// A worker killed for good: its broken stream keeps the attempt for the
+// reconnect grace (the daemon's default, 500 ms), not for the whole lease;
+// then the task runs on another worker.
+TEST_F(FaultTest, KilledWorkersTaskRunsElsewhereAfterTheReconnectGrace) {
+  constexpr int64_t kGraceMs = 500;
+  SetTaskdFlag("lease-timeout", "30s");
   KillAtTearDown(Path("first.pid"));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   ASSERT_NO_FATAL_FAILURE(StartWorker("w1", 1));
@@ -338,11 +341,11 @@ TEST_F(FaultTest, KilledWorkersTaskRunsElsewhereAfterTheLease) {
   ASSERT_EQ(t->attempts_size(), 2) << g.DebugString();
   const v1::Attempt& lost = t->attempts(0);
   EXPECT_EQ(lost.state(), v1::ATTEMPT_STATE_LOST);
-  EXPECT_THAT(lost.error(), HasSubstr("sent nothing for"));
-  EXPECT_GE(lost.finished_at_ms() - killed_at, kLeaseMs / 2)
-      << "a broken stream lost its attempt before the lease ran out";
-  EXPECT_LT(t->attempts(1).started_at_ms() - killed_at,
-            kLeaseMs + kHeartbeatMs + 3000);
+  EXPECT_THAT(lost.error(), HasSubstr("did not come back within"));
+  EXPECT_GE(lost.finished_at_ms() - killed_at, kGraceMs / 2)
+      << "a broken stream lost its attempt before the grace ran out";
+  // Far below the 30 s lease; the slack is for a loaded machine.
+  EXPECT_LT(t->attempts(1).started_at_ms() - killed_at, kGraceMs + 5000);
   EXPECT_EQ(t->attempts(1).state(), v1::ATTEMPT_STATE_SUCCEEDED);
   EXPECT_EQ(t->attempts(1).worker(), "w2");
   // The dead worker's session is gone.
