@@ -236,10 +236,10 @@ int Run(const std::vector<std::string>& args, const Options& o) {
     Worker worker(*runner, static_cast<int>(jobs));
     SessionOptions session_options;
     session_options.name = "local";
-    // The only worker, on this machine: a queue as deep as its slots costs
-    // no fairness and hides the round trip between a result and the next
-    // assignment.
-    session_options.prefetch = static_cast<int32_t>(jobs);
+    // The only worker, on this machine: a queue costs no fairness, and a
+    // deep one keeps the slots busy with short tasks while results wait
+    // for their commit.
+    session_options.prefetch = static_cast<int32_t>(std::max<int64_t>(jobs, 64));
     WorkerSession session((*server)->InProcessChannel(), worker,
                           session_options);
     std::thread serving([&] { session.Run(); });

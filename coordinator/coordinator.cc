@@ -399,7 +399,7 @@ absl::StatusOr<uint64_t> Coordinator::Watch(
         auto a = attempts_.find(e.attempt_id);
         if (a != attempts_.end()) e.worker = a->second.record.worker;
       }
-      QueueDelivery(std::move(d));
+      QueueDelivery(std::move(d), /*urgent=*/true);
       seq = LastBatchLocked();
       watchers_[watch_id] = {graph_id, std::move(watcher)};
       watcher = nullptr;
@@ -518,7 +518,14 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
     fx.assignments[session.id].push_back(
         {a.id, a.graph_id, spec.id, spec.command, spec.env, spec.cwd,
          spec.timeout_s});
+    // A worker holding fewer attempts than slots idles until this
+    // assignment arrives: its batch must not wait.
+    if (static_cast<int>(session.running.size()) - session.unsent <
+        session.registration.slots) {
+      fx.urgent = true;
+    }
     session.running.insert(a.id);
+    ++session.unsent;
     fx.writes.attempts.push_back(a);
     attempts_[a.id] = {a.graph_id, index, session.id, std::move(a)};
     return true;
@@ -528,6 +535,10 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
 uint64_t Coordinator::Apply(Effects& fx) {
   Batch& batch = pending_;
   StoreWrites& writes = batch.writes;
+  if (!fx.writes.empty() || !fx.tasks.empty() || !fx.graphs.empty()) {
+    TouchPendingLocked();
+  }
+  batch.urgent |= fx.urgent;
   for (StoreWrites::NewGraph& g : fx.writes.new_graphs) {
     writes.new_graphs.push_back(std::move(g));
   }
@@ -561,6 +572,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
       record.state = run.FinalState();
       record.finished_at_ms = clock_.NowMs();
       finished.push_back(graph_id);
+      batch.urgent = true;  // clients wait for the end of their graphs
       TaskEvent& e = fx.events.emplace_back();
       e.sequence = ++last_event_sequence_;
       e.graph_id = graph_id;
@@ -591,13 +603,14 @@ uint64_t Coordinator::Apply(Effects& fx) {
     Delivery d;
     d.conn = s->second.conn;
     d.cancels = std::move(cancels);
-    QueueDelivery(std::move(d));
+    QueueDelivery(std::move(d), /*urgent=*/true);
   }
   for (auto& [session_id, assignments] : fx.assignments) {
     Delivery d;
     d.conn = sessions_.at(session_id).conn;
     d.assignments = std::move(assignments);
-    QueueDelivery(std::move(d));
+    batch.assigned_sessions.insert(session_id);
+    QueueDelivery(std::move(d), /*urgent=*/false);  // see StartNextFor
   }
   if (!fx.events.empty() && !watchers_.empty()) {
     for (auto& [watch_id, w] : watchers_) {
@@ -606,7 +619,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
       for (const TaskEvent& e : fx.events) {
         if (e.graph_id == w.graph_id) d.events.push_back(e);
       }
-      if (!d.events.empty()) QueueDelivery(std::move(d));
+      if (!d.events.empty()) QueueDelivery(std::move(d), /*urgent=*/false);
     }
   }
   for (GraphId graph_id : finished) {
@@ -620,6 +633,16 @@ uint64_t Coordinator::Apply(Effects& fx) {
   return batch.seq;
 }
 
+void Coordinator::TouchPendingLocked() {
+  if (pending_.opened == absl::InfinitePast()) pending_.opened = absl::Now();
+}
+
+void Coordinator::QueueDelivery(Delivery d, bool urgent) {
+  TouchPendingLocked();
+  pending_.urgent |= urgent;
+  pending_.deliveries.push_back(std::move(d));
+}
+
 uint64_t Coordinator::LastBatchLocked() const {
   return pending_.empty() ? pending_.seq - 1 : pending_.seq;
 }
@@ -631,6 +654,7 @@ void Coordinator::Finish(uint64_t seq, bool wait_durable) {
   }
   if (!wait_durable) return;
   absl::MutexLock lock(&mu_);
+  if (pending_.seq == seq) pending_.urgent = true;  // a caller waits for it
   auto committed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return committed_seq_ >= seq;
   };
@@ -655,6 +679,12 @@ void Coordinator::CommitLoop() {
       };
       mu_.Await(absl::Condition(&work));
       if (pending_.empty()) return;  // stopping, and nothing left to commit
+      // Let the batch gather more changes while nobody waits for it.
+      auto due = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return pending_.urgent || stop_committing_;
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&due),
+                            pending_.opened + options_.max_commit_delay);
     }
     CommitPending();
   }
@@ -669,6 +699,10 @@ void Coordinator::CommitPending() {
     batch = std::move(pending_);
     pending_ = Batch();
     pending_.seq = batch.seq + 1;
+    for (SessionId id : batch.assigned_sessions) {
+      auto session = sessions_.find(id);
+      if (session != sessions_.end()) session->second.unsent = 0;
+    }
   }
   absl::Status status = store_.Commit(batch.writes);
   if (!status.ok()) {

@@ -128,6 +128,12 @@ struct CoordinatorOptions {
   // durable. Without it every operation commits before it returns, in the
   // calling thread: simpler to test, one fsync per operation.
   bool background_commit = false;
+  // With background_commit: how long a batch may wait for more changes
+  // when nobody waits for it. A batch that a client waits for, or that
+  // assigns a task to a worker with an idle slot, commits at once; one
+  // that only feeds workers' prefetch queues or watchers may wait this
+  // long, so that a stream of short tasks pays one fsync per many results.
+  absl::Duration max_commit_delay = absl::Milliseconds(5);
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -217,6 +223,9 @@ class Coordinator {
     int64_t connected_at_ms = 0;
     absl::Time last_seen;  // the lease runs from here
     absl::Time disconnected_at;  // when !connected
+    // Assignments of `running` that are in the pending batch, not yet sent:
+    // the worker itself holds running.size() - unsent attempts.
+    int32_t unsent = 0;
     bool connected = true;
     bool draining = false;
   };
@@ -242,6 +251,7 @@ class Coordinator {
   // Everything one locked operation produces, applied at its end (merged
   // into the pending batch).
   struct Effects {
+    bool urgent = false;  // see Batch::urgent
     StoreWrites writes;
     // Graphs and tasks changed by the operation.
     absl::flat_hash_set<GraphId> graphs;
@@ -266,6 +276,12 @@ class Coordinator {
   struct Batch {
     uint64_t seq = 1;
     StoreWrites writes;
+    // Someone waits for this batch: a client, or a worker with an idle
+    // slot. It commits without waiting for more changes.
+    bool urgent = false;
+    absl::Time opened = absl::InfinitePast();  // when it got its first change
+    // Sessions whose `unsent` counts assignments of this batch.
+    absl::flat_hash_set<SessionId> assigned_sessions;
     absl::flat_hash_map<std::pair<GraphId, int32_t>, size_t> task_rows;
     absl::flat_hash_map<AttemptId, size_t> attempt_rows;
     absl::flat_hash_map<GraphId, size_t> graph_rows;
@@ -324,9 +340,11 @@ class Coordinator {
   // (fail-stop) and recovers from the database on restart.
   void CommitPending() ABSL_LOCKS_EXCLUDED(mu_, commit_mu_);
   void CommitLoop();
-  void QueueDelivery(Delivery d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    pending_.deliveries.push_back(std::move(d));
-  }
+  // Adds a call to make once the pending batch is committed. `urgent`: it
+  // must not wait for more changes (see Batch::urgent).
+  void QueueDelivery(Delivery d, bool urgent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes that the pending batch got a change.
+  void TouchPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store& store_;
   Clock& clock_;

@@ -80,7 +80,7 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
     Delivery hello;
     hello.conn = conn;
     hello.registered = id;
-    QueueDelivery(std::move(hello));
+    QueueDelivery(std::move(hello), /*urgent=*/true);
     // What the worker holds that is no longer current must stop.
     if (!held.empty()) {
       std::vector<AttemptId> stale(held.begin(), held.end());
@@ -365,7 +365,7 @@ void Coordinator::CloseStream(const Session& session, absl::Status why) {
   Delivery d;
   d.conn = session.conn;
   d.close = std::move(why);
-  QueueDelivery(std::move(d));
+  QueueDelivery(std::move(d), /*urgent=*/true);
 }
 
 void Coordinator::EraseSession(SessionId session) {

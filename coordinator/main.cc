@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
                     "a worker silent for this long is lost and its tasks "
                     "re-queued; also how long workers have to come back "
                     "after a restart");
+  flags.AddDuration("max-commit-delay", &options.coordinator.max_commit_delay,
+                    "how long changes that nobody waits for may wait to "
+                    "share a commit with later ones (clients and idle "
+                    "workers never wait)");
   flags.AddDuration("reconnect-grace", &options.coordinator.reconnect_grace,
                     "how long a worker whose stream broke has to come back "
                     "before its tasks run elsewhere");
