@@ -8,22 +8,6 @@
 #include "common/graph_spec.h"
 
 namespace vitte::task {
-namespace {
-
-// Turns per-node lists into offsets + one flat list.
-void Flatten(const std::vector<std::vector<int32_t>>& lists,
-             std::vector<int64_t>& offsets, std::vector<int32_t>& flat) {
-  offsets.assign(lists.size() + 1, 0);
-  for (size_t i = 0; i < lists.size(); ++i) {
-    offsets[i + 1] = offsets[i] + static_cast<int64_t>(lists[i].size());
-  }
-  flat.clear();
-  flat.reserve(offsets.back());
-  for (const auto& l : lists) flat.insert(flat.end(), l.begin(), l.end());
-}
-
-}  // namespace
-
 absl::StatusOr<Dag> Dag::Build(
     size_t n, absl::FunctionRef<const std::string&(size_t)> ids,
     absl::FunctionRef<const std::vector<std::string>&(size_t)> deps) {
@@ -38,11 +22,14 @@ absl::StatusOr<Dag> Dag::Build(
     }
   }
 
-  // The per-node vectors are temporary; the Dag keeps only flat arrays.
-  std::vector<std::vector<int32_t>> dep_lists(n);
-  std::vector<int32_t> dependent_count(n, 0);
+  // Built straight into flat arrays (a million tasks would otherwise mean
+  // two million small vectors). Deps of each node are sorted and unique.
+  Dag dag;
+  std::vector<int64_t>& dep_offsets = dag.dep_offsets_;
+  std::vector<int32_t>& dep_list = dag.dep_list_;
+  dep_offsets.assign(n + 1, 0);
   for (size_t i = 0; i < n; ++i) {
-    auto& out = dep_lists[i];
+    const int64_t begin = static_cast<int64_t>(dep_list.size());
     for (const std::string& dep : deps(i)) {
       auto it = index.find(dep);
       if (it == index.end()) {
@@ -50,17 +37,26 @@ absl::StatusOr<Dag> Dag::Build(
             absl::StrCat("task ", Quoted(ids(i)), " depends on unknown task ",
                          Quoted(dep)));
       }
-      out.push_back(it->second);
+      dep_list.push_back(it->second);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    for (int32_t d : out) ++dependent_count[d];
+    auto first = dep_list.begin() + begin;
+    std::sort(first, dep_list.end());
+    dep_list.erase(std::unique(first, dep_list.end()), dep_list.end());
+    dep_offsets[i + 1] = static_cast<int64_t>(dep_list.size());
   }
-  std::vector<std::vector<int32_t>> dependent_lists(n);
-  for (size_t i = 0; i < n; ++i) dependent_lists[i].reserve(dependent_count[i]);
-  for (size_t i = 0; i < n; ++i) {
-    for (int32_t d : dep_lists[i]) {
-      dependent_lists[d].push_back(static_cast<int32_t>(i));
+  index = {};  // frees it before the arrays below are allocated
+  // Dependents by counting sort: counts, prefix sums, then placement in
+  // node order, so each node's dependents come out sorted too.
+  std::vector<int64_t>& dependent_offsets = dag.dependent_offsets_;
+  std::vector<int32_t>& dependent_list = dag.dependent_list_;
+  dependent_offsets.assign(n + 1, 0);
+  for (int32_t d : dep_list) ++dependent_offsets[d + 1];
+  for (size_t i = 0; i < n; ++i) dependent_offsets[i + 1] += dependent_offsets[i];
+  dependent_list.resize(dep_list.size());
+  {
+    std::vector<int64_t> next(dependent_offsets.begin(), dependent_offsets.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      for (int32_t d : dag.deps(i)) dependent_list[next[d]++] = static_cast<int32_t>(i);
     }
   }
 
@@ -70,11 +66,11 @@ absl::StatusOr<Dag> Dag::Build(
   std::vector<int32_t> queue;
   queue.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    unresolved[i] = static_cast<int32_t>(dep_lists[i].size());
+    unresolved[i] = static_cast<int32_t>(dag.deps(i).size());
     if (unresolved[i] == 0) queue.push_back(static_cast<int32_t>(i));
   }
   for (size_t head = 0; head < queue.size(); ++head) {
-    for (int32_t dependent : dependent_lists[queue[head]]) {
+    for (int32_t dependent : dag.dependents(queue[head])) {
       if (--unresolved[dependent] == 0) queue.push_back(dependent);
     }
   }
@@ -90,7 +86,7 @@ absl::StatusOr<Dag> Dag::Build(
     while (position[node] < 0) {
       position[node] = static_cast<int32_t>(path.size());
       path.push_back(node);
-      for (int32_t d : dep_lists[node]) {
+      for (int32_t d : dag.deps(node)) {
         if (unresolved[d] > 0) {
           node = d;
           break;
@@ -122,9 +118,6 @@ absl::StatusOr<Dag> Dag::Build(
         absl::StrCat("dependency cycle: ", join(cycle.begin(), cycle.end())));
   }
 
-  Dag dag;
-  Flatten(dep_lists, dag.dep_offsets_, dag.dep_list_);
-  Flatten(dependent_lists, dag.dependent_offsets_, dag.dependent_list_);
   return dag;
 }
 

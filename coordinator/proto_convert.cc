@@ -64,24 +64,6 @@ static_assert(static_cast<int>(GraphState::kCancelled) ==
 static_assert(static_cast<int>(AttemptState::kCancelled) ==
               v1::ATTEMPT_STATE_CANCELLED);
 
-absl::Status CheckGraphSize(const v1::GraphSpec& in,
-                            const GraphLimits& limits) {
-  if (in.tasks_size() > limits.max_tasks) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has ", in.tasks_size(),
-                     " tasks, more than the limit of ", limits.max_tasks));
-  }
-  int64_t total_deps = 0;
-  for (const v1::TaskSpec& t : in.tasks()) total_deps += t.deps_size();
-  if (total_deps > limits.max_total_deps) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph has ", total_deps,
-                     " dependencies in all, more than the limit of ",
-                     limits.max_total_deps));
-  }
-  return absl::OkStatus();
-}
-
 GraphSpec FromProto(const v1::GraphSpec& in) {
   GraphSpec out;
   out.name = in.name();
@@ -99,6 +81,24 @@ GraphSpec FromProto(const v1::GraphSpec& in) {
     task.labels = ToMap(t.labels());
   }
   return out;
+}
+
+TaskSpec FromProto(v1::TaskSpec&& t) {
+  TaskSpec task;
+  task.id = std::move(*t.mutable_id());
+  task.command.reserve(t.command_size());
+  for (std::string& arg : *t.mutable_command()) {
+    task.command.push_back(std::move(arg));
+  }
+  task.deps.reserve(t.deps_size());
+  for (std::string& dep : *t.mutable_deps()) task.deps.push_back(std::move(dep));
+  task.env = ToMap(t.env());
+  task.cwd = t.cwd();
+  task.priority = t.priority();
+  task.max_attempts = t.max_attempts();
+  task.timeout_s = t.timeout_s();
+  task.labels = ToMap(t.labels());
+  return task;
 }
 
 AttemptOutcome FromProto(const v1::AttemptResult& in) {

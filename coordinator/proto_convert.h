@@ -14,11 +14,9 @@
 namespace vitte::task {
 
 
-// Checks the task and dependency counts of a request against `limits`
-// before it is converted, so that an absurd request is refused before it
-// costs memory. INVALID_ARGUMENT as ValidateGraphSpec would say it.
-absl::Status CheckGraphSize(const v1::GraphSpec& in, const GraphLimits& limits);
 GraphSpec FromProto(const v1::GraphSpec& in);
+// Moves the strings out of `in`.
+TaskSpec FromProto(v1::TaskSpec&& in);
 AttemptOutcome FromProto(const v1::AttemptResult& in);
 WorkerRegistration FromProto(const v1::Register& in);
 

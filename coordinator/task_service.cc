@@ -1,5 +1,7 @@
 #include "coordinator/task_service.h"
 
+#include <malloc.h>
+
 #include <deque>
 #include <memory>
 #include <utility>
@@ -10,6 +12,8 @@
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/proto_convert.h"
+#include "coordinator/submit_parser.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 
 namespace vitte::task {
 namespace {
@@ -34,6 +38,13 @@ absl::Status ParseRequest(const grpc::ByteBuffer& raw, Request& request) {
   return absl::OkStatus();
 }
 
+template <typename Response>
+absl::Status Serialize(const Response& response, grpc::ByteBuffer& raw) {
+  bool own_buffer = false;
+  return FromGrpcStatus(grpc::SerializationTraits<Response>::Serialize(
+      response, &raw, &own_buffer));
+}
+
 // Parses the request, runs `handler`, serialises its answer.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Unary(
@@ -46,12 +57,7 @@ grpc::ServerUnaryReactor* Unary(
   }
   Response response;
   absl::Status status = (service->*handler)(request, response);
-  if (status.ok()) {
-    bool own_buffer = false;
-    grpc::Status s = grpc::SerializationTraits<Response>::Serialize(
-        response, raw_response, &own_buffer);
-    if (!s.ok()) status = FromGrpcStatus(s);
-  }
+  if (status.ok()) status = Serialize(response, *raw_response);
   return Done(ctx, status);
 }
 
@@ -168,13 +174,23 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-absl::Status TaskServiceImpl::Submit(const v1::SubmitGraphRequest& request,
+absl::Status TaskServiceImpl::Submit(const grpc::ByteBuffer& raw,
                                      v1::SubmitGraphResponse& response) {
-  RETURN_IF_ERROR(
-      CheckGraphSize(request.graph(), coordinator_.options().limits));
-  ASSIGN_OR_RETURN(SubmitResult result,
-                   coordinator_.Submit(FromProto(request.graph()),
-                                       request.request_id()));
+  absl::StatusOr<SubmitRequest> request;
+  {
+    grpc::ByteBuffer copy(raw);  // shares the slices; the reader consumes it
+    grpc::ProtoBufferReader reader(&copy);
+    request = ParseSubmitRequest(reader, coordinator_.options().limits);
+  }
+  if (!request.ok()) return request.status();
+  const size_t tasks = request->spec.tasks.size();
+  absl::StatusOr<SubmitResult> submitted = coordinator_.Submit(
+      std::move(request->spec), std::move(request->request_id));
+  // Accepting a big graph frees hundreds of megabytes of parse and
+  // validation buffers; hand them back to the system rather than keep the
+  // peak resident for the life of the daemon.
+  if (tasks >= 100'000) malloc_trim(0);
+  ASSIGN_OR_RETURN(SubmitResult result, std::move(submitted));
   response.set_graph_id(FormatGraphId(result.graph_id));
   response.set_created(result.created);
   return absl::OkStatus();
@@ -225,7 +241,10 @@ absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
 
 grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Submit);
+  v1::SubmitGraphResponse answer;
+  absl::Status status = Submit(*request, answer);
+  if (status.ok()) status = Serialize(answer, *response);
+  return Done(ctx, status);
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {

@@ -49,7 +49,8 @@ class TaskServiceImpl final : public TaskServiceBase {
                                             const Raw* request) override;
 
  private:
-  absl::Status Submit(const v1::SubmitGraphRequest& request,
+  // Reads the request itself (ParseSubmitRequest): see submit_parser.h.
+  absl::Status Submit(const grpc::ByteBuffer& request,
                       v1::SubmitGraphResponse& response);
   absl::Status Get(const v1::GetGraphRequest& request, v1::Graph& response);
   absl::Status List(const v1::ListGraphsRequest& request,

@@ -4,9 +4,16 @@
   /usr/bin/python3 bench/peers/run_dask.py --dag FILE --workers N --mode process|noop --timeout S
 
 A LocalCluster of N worker processes with one thread each (dashboard off). Each task is one
-client.submit(fn, *dep_futures, key=<task id>, pure=False); fn runs the argv with
+client.submit(fn, *dep_futures, key="<fn name>-<task id>", pure=False); fn runs the argv with
 subprocess.run (stdout to /dev/null, non-zero exit = task error), or does nothing in noop
-mode. Measured: from the first submit until every future is done, so the client-side
+mode.
+
+Why the key is not the bare task id: the scheduler groups tasks by key prefix (dask's
+key_split: "run_argv-L3_45" -> "run_argv", but "L3_45" -> "L3_45"), and in 2022.12 it sums
+over all prefixes on every occupancy update. With bare ids every task is its own prefix,
+which makes scheduling quadratic: 10,000 tasks blocked the scheduler's event loop for 30+ s,
+the workers dropped their connections and the run hung with 0 tasks done. The
+"<fn name>-" prefix is what client.submit's default keys ("funcname-<token>") give users. Measured: from the first submit until every future is done, so the client-side
 submit loop is included and cluster start-up is not.
 """
 
@@ -30,7 +37,16 @@ def noop(*_deps):
 
 def run(tasks, args, stack):
     # Imported here so that the supervisor process does not pay for it.
+    import dask
     from distributed import Client, LocalCluster, wait
+
+    # On every submit the client walks up the stack to the first frame outside these modules
+    # and records its source (inspect.getsource, which re-tokenizes the calling function) for
+    # the dashboard's "computations" page. That cost ~2 ms per submit from run() below, more
+    # than the scheduling itself; ignoring our modules too makes the walk find no frame.
+    ignore = dask.config.get("distributed.diagnostics.computations.ignore-modules")
+    dask.config.set({"distributed.diagnostics.computations.ignore-modules":
+                     ignore + ["__main__", "dagfile"]})
 
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=logging.ERROR)
@@ -39,15 +55,17 @@ def run(tasks, args, stack):
     stack.callback(client.close, timeout=30)  # runs before cluster.close (LIFO)
     client.wait_for_workers(args.workers, timeout=60)
 
-    note = "measured: first submit to all done; LocalCluster start-up excluded"
+    note = ("measured: first submit to all done; LocalCluster start-up excluded; "
+            "keys <fn>-<id>; computations source capture off (see run_dask.py)")
     start = time.monotonic()
     futures = {}
     for t in tasks:
         deps = [futures[d] for d in t.deps]
         if args.mode == "noop":
-            futures[t.id] = client.submit(noop, *deps, key=t.id, pure=False)
+            futures[t.id] = client.submit(noop, *deps, key=f"noop-{t.id}", pure=False)
         else:
-            futures[t.id] = client.submit(run_argv, t.command, *deps, key=t.id, pure=False)
+            futures[t.id] = client.submit(run_argv, t.command, *deps, key=f"run_argv-{t.id}",
+                                          pure=False)
     note += f"; submit loop took {time.monotonic() - start:.2f} s"
 
     remaining = args.timeout - (time.monotonic() - start)

@@ -18,6 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "common/dag.h"
 #include "coordinator/proto_convert.h"
+#include "coordinator/submit_parser.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
 namespace vitte::task::fuzz {
 namespace {
@@ -263,22 +265,32 @@ GraphLimits FuzzLimits() {
 
 bool CheckGraph(const v1::GraphSpec& graph) {
   const GraphLimits limits = FuzzLimits();
-  // The daemon's order: CheckGraphSize on the request, then FromProto and
-  // ValidateGraphSpec. The size check is only an early exit, so it may
-  // refuse nothing that validation would accept; validation runs here
-  // either way, as it does for `vitte-task run`.
-  const absl::Status size = CheckGraphSize(graph, limits);
+  // The daemon's path: ParseSubmitRequest on the request's bytes, which
+  // refuses a graph as soon as it crosses the task or dependency limits,
+  // then ValidateGraphSpec. That early refusal may refuse nothing that
+  // validation would accept; validation runs here either way, as it does
+  // for `vitte-task run`.
+  v1::SubmitGraphRequest request;
+  *request.mutable_graph() = graph;
+  const std::string bytes = request.SerializeAsString();
+  google::protobuf::io::ArrayInputStream in(bytes.data(),
+                                            static_cast<int>(bytes.size()));
+  const absl::StatusOr<SubmitRequest> parsed = ParseSubmitRequest(in, limits);
   const GraphSpec before = FromProto(graph);
   GraphSpec spec = before;
   absl::StatusOr<Dag> dag = ValidateGraphSpec(spec, limits);
-  if (!size.ok()) {
+  if (parsed.ok()) {
+    VITTE_FUZZ_CHECK(SameGraph(parsed->spec, before),
+                     "ParseSubmitRequest and FromProto read different graphs");
+  } else {
+    const absl::Status& size = parsed.status();
     VITTE_FUZZ_CHECK(absl::IsInvalidArgument(size),
-                     "CheckGraphSize refused with " + size.ToString());
-    VITTE_FUZZ_CHECK(
-        !BrokenRule(before, limits).empty(),
-        "CheckGraphSize refused a graph within the limits: " + size.ToString());
+                     "ParseSubmitRequest refused with " + size.ToString());
+    VITTE_FUZZ_CHECK(!BrokenRule(before, limits).empty(),
+                     "ParseSubmitRequest refused a graph within the limits: " +
+                         size.ToString());
     VITTE_FUZZ_CHECK(!dag.ok(),
-                     "CheckGraphSize refused a graph that "
+                     "ParseSubmitRequest refused a graph that "
                      "ValidateGraphSpec accepts: " +
                          size.ToString());
   }
@@ -287,7 +299,7 @@ bool CheckGraph(const v1::GraphSpec& graph) {
   } else {
     CheckRefused(before, dag.status(), limits);
   }
-  return size.ok() && dag.ok();
+  return parsed.ok() && dag.ok();
 }
 
 void Fail(const char* check, const std::string& detail) {

@@ -24,9 +24,9 @@ namespace vitte::task::fuzz {
 // KiB and spends its time exploring rather than allocating.
 GraphLimits FuzzLimits();
 
-// Runs `graph` through CheckGraphSize, FromProto and ValidateGraphSpec with
+// Runs `graph` through ParseSubmitRequest, FromProto and ValidateGraphSpec with
 // FuzzLimits(), then checks:
-// - CheckGraphSize refuses (INVALID_ARGUMENT) only graphs that break a
+// - ParseSubmitRequest refuses (INVALID_ARGUMENT) only graphs that break a
 //   limit and that ValidateGraphSpec refuses too;
 // - an accepted graph obeys every limit and rule, was normalised
 //   (max_attempts 0 -> 1, nothing else changed), and its Dag holds exactly

@@ -1,6 +1,6 @@
 // libFuzzer target: the input bytes drive the construction of a
 // v1::GraphSpec (FuzzedDataProvider) which then goes through the same
-// CheckGraphSize, FromProto and ValidateGraphSpec checks as in the other two
+// ParseSubmitRequest, FromProto and ValidateGraphSpec checks as in the other two
 // fuzzers. JSON and wire bytes rarely hit a limit exactly (timeout_s 3600 is
 // two varint bytes the mutator has to guess); here every number is drawn
 // near the limit it is checked against, and ids from a small pool, so
