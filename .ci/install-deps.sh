@@ -11,6 +11,8 @@ packages=(
   libabsl-dev libsqlite3-dev libspdlog-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
+  # bench/compare.py (its smoke run is a test)
+  python3
 )
 
 missing=()

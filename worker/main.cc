@@ -16,6 +16,7 @@
 #include "worker/noop_runner.h"
 #include "worker/process_runner.h"
 #include "worker/session.h"
+#include "worker/tracing_runner.h"
 #include "worker/worker.h"
 
 namespace {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   int64_t slots = std::thread::hardware_concurrency();
   int64_t prefetch = 0;
   bool noop = false;
+  std::string trace_file;
   std::vector<std::string> labels;
   std::string log_level = "info";
   absl::Duration drain_timeout = absl::Minutes(5);
@@ -54,6 +56,9 @@ int main(int argc, char** argv) {
   flags.AddBool("noop", &noop,
                 "benchmarks only: report every task succeeded without "
                 "running it");
+  flags.AddString("trace-file", &trace_file,
+                  "benchmarks only: at exit, write when each attempt started "
+                  "and ended to this file");
   flags.AddRepeated("label", &labels,
                     "key=value label offered to tasks; repeatable");
   flags.AddDuration("drain-timeout", &drain_timeout,
@@ -123,7 +128,12 @@ int main(int argc, char** argv) {
     }
     runner = std::move(*process_runner);
   }
-  vitte::task::Worker worker(*runner, static_cast<int>(slots));
+  std::unique_ptr<vitte::task::TracingRunner> tracer;
+  if (!trace_file.empty()) {
+    tracer = std::make_unique<vitte::task::TracingRunner>(*runner, trace_file);
+  }
+  vitte::task::Worker worker(tracer ? *tracer : *runner,
+                             static_cast<int>(slots));
   vitte::task::WorkerSession link(channel, worker, session);
   spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,
                slots, coordinator);
