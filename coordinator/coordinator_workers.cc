@@ -156,6 +156,13 @@ int Coordinator::Report(SessionId session,
       fx.writes.attempts.push_back(std::move(a));
     }
     Dispatch(fx);
+    // Assignments that waited for more changes must leave now if this
+    // worker just ran out of work (see StartNextFor).
+    if (s != sessions_.end() && s->second.unsent > 0 &&
+        static_cast<int>(s->second.running.size()) - s->second.unsent <
+            s->second.registration.slots) {
+      fx.urgent = true;
+    }
     seq = Apply(fx);
   }
   Finish(seq, /*wait_durable=*/false);

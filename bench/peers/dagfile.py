@@ -24,6 +24,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from collections import deque
 from contextlib import ExitStack
@@ -142,6 +144,7 @@ def generate(kind, size, command=("true",)):
 # starting the cluster / broker / worker, and tearing them down. The supervisor kills the
 # child's whole session at timeout + SETUP_GRACE_S.
 SETUP_GRACE_S = 120
+TEARDOWN_S = 30  # after the result line, before the child's session is killed
 _CHILD_ENV = "VITTE_PEER_CHILD"
 
 
@@ -213,20 +216,38 @@ def _supervise(system, args):
         child = subprocess.Popen([sys.executable, sys.argv[0], *sys.argv[1:]],
                                  env={**os.environ, _CHILD_ENV: "1"}, start_new_session=True,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-        killed = False
-        try:
-            out, _ = child.communicate(timeout=hard_limit)
-        except subprocess.TimeoutExpired:
-            killed = True
-            _kill_session(child.pid)
-            out, _ = child.communicate()
-        _kill_session(child.pid)  # stragglers left by a child that exited or was killed
+        # A thread reads stdout, so that we can stop waiting as soon as the result line is
+        # out: the teardown after it gets TEARDOWN_S, not the rest of the hard limit.
+        lines, has_result = [], threading.Event()
+
+        def read():
+            for line in child.stdout:
+                lines.append(line.decode(errors="replace"))
+                if line.startswith(b'{"system"'):
+                    has_result.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + hard_limit
+        while not has_result.wait(0.1) and child.poll() is None:
+            if time.monotonic() > deadline:
+                break
+        killed = child.poll() is None and not has_result.is_set()
+        teardown_cut = False
+        if has_result.is_set():
+            try:
+                child.wait(TEARDOWN_S)
+            except subprocess.TimeoutExpired:
+                teardown_cut = True
+        _kill_session(child.pid)  # also ends stragglers of a child that exited
+        child.wait()
+        reader.join(10)  # the pipe is closed now that the whole session is gone
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     sys.stderr.write(stderr[-65536:])  # the child's logs, bounded
 
     rss_mb = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    for line in reversed(out.decode(errors="replace").splitlines()):
+    for line in reversed(lines):
         if line.startswith("{"):
             try:
                 res = json.loads(line)
@@ -234,6 +255,8 @@ def _supervise(system, args):
                 continue
             if res.get("system") == system:
                 res["peak_rss_mb"] = rss_mb
+                if teardown_cut:
+                    res["note"] += f"; teardown killed after {TEARDOWN_S} s"
                 print(json.dumps(res), flush=True)
                 return 0 if res["ok"] else 1
 

@@ -6,15 +6,15 @@
 A LocalCluster of N worker processes with one thread each (dashboard off). Each task is one
 client.submit(fn, *dep_futures, key="<fn name>-<task id>", pure=False); fn runs the argv with
 subprocess.run (stdout to /dev/null, non-zero exit = task error), or does nothing in noop
-mode.
+mode. Measured: from the first submit until every future is done, so the client-side
+submit loop is included and cluster start-up is not.
 
 Why the key is not the bare task id: the scheduler groups tasks by key prefix (dask's
 key_split: "run_argv-L3_45" -> "run_argv", but "L3_45" -> "L3_45"), and in 2022.12 it sums
 over all prefixes on every occupancy update. With bare ids every task is its own prefix,
 which makes scheduling quadratic: 10,000 tasks blocked the scheduler's event loop for 30+ s,
 the workers dropped their connections and the run hung with 0 tasks done. The
-"<fn name>-" prefix is what client.submit's default keys ("funcname-<token>") give users. Measured: from the first submit until every future is done, so the client-side
-submit loop is included and cluster start-up is not.
+"<fn name>-" prefix is what client.submit's default keys ("funcname-<token>") give users.
 """
 
 import logging

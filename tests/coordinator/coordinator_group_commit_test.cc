@@ -28,6 +28,7 @@ using testing_util::FakeWatcher;
 using testing_util::MakeGraph;
 using testing_util::MakeTask;
 using testing_util::Succeeded;
+using testing_util::TaskIds;
 using testing_util::Worker;
 
 // A connection that, for every assignment it receives, reads the store as
@@ -231,49 +232,55 @@ TEST_F(GroupCommitTest, WatchRightAfterTheLastResultSeesTheEnd) {
 }
 
 // A batch that nobody waits for lingers (here: up to a minute); one that
-// gives an idle worker its next task commits at once.
+// gives an idle worker its next task commits at once, and so does one
+// holding a lingering assignment when its worker runs out of work.
 TEST_F(GroupCommitTest, OnlyBatchesThatNobodyWaitsForLinger) {
   CoordinatorOptions options = options_;
   options.max_commit_delay = absl::Minutes(1);
   StartWith(options);
   std::vector<TaskSpec> tasks;
-  for (int i = 0; i < 10; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
-  tasks.push_back(MakeTask("last", {"t0"}));
+  for (int i = 0; i < 5; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
   Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
   GraphId id = Submit(MakeGraph("g", tasks));  // a client waits: at once
   std::vector<Assignment> held = w.conn->WaitAndTake(absl::Seconds(30));
   ASSERT_EQ(held.size(), 4u);
-  ASSERT_EQ(held[0].task_id, "t0");
 
   // The worker still holds 3 tasks for its one slot: the replacement for
   // the result it reports does not hurry.
   coord_->Report(w.session, {Succeeded(held[0])});
   EXPECT_TRUE(w.conn->WaitAndTake(absl::Milliseconds(300)).empty());
 
-  // Now it holds nothing: what it gets next must come at once, the
-  // lingering assignment included.
+  // Now it holds nothing, and nothing new is assigned: the lingering
+  // assignment must leave at once all the same.
   coord_->Report(w.session, {Succeeded(held[1]), Succeeded(held[2]),
                              Succeeded(held[3])});
-  // (In two sends: the lingering one, then the new ones.)
-  std::vector<Assignment> next;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (next.size() < 4 && absl::Now() < deadline) {
-    for (Assignment& a : w.conn->WaitAndTake(absl::Milliseconds(100))) {
-      next.push_back(std::move(a));
-    }
-  }
-  EXPECT_EQ(next.size(), 4u);
-  // Watchers of a graph that finishes do not wait either.
-  std::vector<AttemptOutcome> rest;
-  for (int guard = 0; guard < 10 && !next.empty(); ++guard) {
-    std::vector<AttemptOutcome> results;
-    for (const Assignment& a : next) results.push_back(Succeeded(a));
-    coord_->Report(w.session, results);
-    next = w.conn->WaitAndTake(absl::Seconds(1));
-  }
+  std::vector<Assignment> last = w.conn->WaitAndTake(absl::Seconds(30));
+  ASSERT_EQ(TaskIds(last), std::vector<std::string>{"t4"});
+
+  // A graph that finishes does not wait either: its watchers do.
+  coord_->Report(w.session, {Succeeded(last[0])});
   auto watcher = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, watcher));
   EXPECT_TRUE(watcher->finished());
+}
+
+// An idle worker's next task does not wait for more changes: along a chain
+// every result frees the only slot, and the next task must come within
+// the wait below, far below the minute a lingering batch would take.
+TEST_F(GroupCommitTest, AnIdleWorkersNextTaskDoesNotLinger) {
+  CoordinatorOptions options = options_;
+  options.max_commit_delay = absl::Minutes(1);
+  StartWith(options);
+  Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
+  Submit(MakeGraph("chain", {MakeTask("a"), MakeTask("b", {"a"}),
+                             MakeTask("c", {"b"})}));
+  std::vector<Assignment> got = w.conn->WaitAndTake(absl::Seconds(30));
+  for (const std::string next : {"b", "c"}) {
+    ASSERT_EQ(got.size(), 1u);
+    coord_->Report(w.session, {Succeeded(got[0])});
+    got = w.conn->WaitAndTake(absl::Seconds(30));
+    ASSERT_EQ(TaskIds(got), std::vector<std::string>{next});
+  }
 }
 
 // The coordinator's destructor commits what is still pending: nothing
