@@ -126,7 +126,7 @@ TEST_F(ChaosTest, LayeredGraphSurvivesKilledWorkersAndDaemon) {
 
   // 10 layers of 50; each task depends on two tasks of the layer before,
   // appends "TASK ATTEMPT" to the log (one short write: atomic with >>),
-  // and takes 10-100 ms.
+  // and takes 20-200 ms.
   const std::string log = Path("side-effects.log");
   std::map<std::string, std::vector<std::string>> deps_of;
   std::vector<v1::TaskSpec> tasks;
@@ -138,7 +138,8 @@ TEST_F(ChaosTest, LayeredGraphSurvivesKilledWorkersAndDaemon) {
         if (other == j) other = (j + 1) % kWidth;
         deps = {Name(layer - 1, j), Name(layer - 1, other)};
       }
-      const int sleep_ms = 10 + ((layer * kWidth + j) * 37) % 91;
+      // Long enough that the graph does not outrun the fault plan.
+      const int sleep_ms = 20 + ((layer * kWidth + j) * 37) % 181;
       tasks.push_back(ShellTask(
           Name(layer, j),
           absl::StrCat("echo \"$VITTE_TASK_ID $VITTE_ATTEMPT_ID\" >> ", log,
