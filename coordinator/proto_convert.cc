@@ -69,16 +69,7 @@ GraphSpec FromProto(const v1::GraphSpec& in) {
   out.name = in.name();
   out.tasks.reserve(in.tasks_size());
   for (const v1::TaskSpec& t : in.tasks()) {
-    TaskSpec& task = out.tasks.emplace_back();
-    task.id = t.id();
-    task.command.assign(t.command().begin(), t.command().end());
-    task.deps.assign(t.deps().begin(), t.deps().end());
-    task.env = ToMap(t.env());
-    task.cwd = t.cwd();
-    task.priority = t.priority();
-    task.max_attempts = t.max_attempts();
-    task.timeout_s = t.timeout_s();
-    task.labels = ToMap(t.labels());
+    out.tasks.push_back(FromProto(v1::TaskSpec(t)));
   }
   return out;
 }

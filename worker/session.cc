@@ -194,7 +194,7 @@ bool WorkerSession::RunOnce() {
       } else {
         absl::Time until = absl::Now() + interval;
         if (draining) until = std::min(until, drain_deadline);
-        results = worker_.TakeResults(until);
+        results = worker_.TakeResults(until, options_.result_batch_window);
         for (const WorkResult& r : results) ToProto(r, *msg.add_results());
       }
       bool goodbye = false;

@@ -27,6 +27,9 @@ struct SessionOptions {
   std::map<std::string, std::string> labels;
   // Assignments wanted beyond the worker's slots (Register.prefetch).
   int32_t prefetch = 0;
+  // While every slot is busy and tasks wait in the worker's queue, results
+  // wait this long for others to share their message (Worker::TakeResults).
+  absl::Duration result_batch_window = absl::Milliseconds(2);
   // Heartbeat used until the coordinator names its own.
   absl::Duration heartbeat_interval = absl::Seconds(2);
   // Reconnection backoff. The cap stays well under the coordinator's lease

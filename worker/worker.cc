@@ -95,12 +95,25 @@ void Worker::Cancel(const std::vector<uint64_t>& attempt_ids) {
   for (uint64_t id : to_kill) runner_.Cancel(id);
 }
 
-std::vector<WorkResult> Worker::TakeResults(absl::Time deadline) {
+std::vector<WorkResult> Worker::TakeResults(absl::Time deadline,
+                                            absl::Duration batch_window) {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !results_.empty() || wake_;
   };
   mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  // Tasks waiting in the queue mean every slot is busy: a result sent a
+  // moment later idles nothing here, and the results of that moment share
+  // its message (one write here, one read and one commit on the
+  // coordinator). Once the queue runs dry the slots may idle: send now.
+  if (!wake_ && !results_.empty() && !queue_.empty() &&
+      batch_window > absl::ZeroDuration()) {
+    auto send_now = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return wake_ || queue_.empty();
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&send_now),
+                          std::min(deadline, absl::Now() + batch_window));
+  }
   wake_ = false;
   std::vector<WorkResult> out(std::make_move_iterator(results_.begin()),
                               std::make_move_iterator(results_.end()));

@@ -45,8 +45,11 @@ class Worker {
   void Cancel(const std::vector<uint64_t>& attempt_ids);
 
   // Waits until a result is ready, WakeUp() is called, or `deadline`;
-  // returns every ready result (possibly none), oldest first.
-  std::vector<WorkResult> TakeResults(absl::Time deadline);
+  // returns every ready result (possibly none), oldest first. While
+  // attempts wait in the queue (every slot busy), waits up to
+  // `batch_window` more for further results to send along.
+  std::vector<WorkResult> TakeResults(
+      absl::Time deadline, absl::Duration batch_window = absl::ZeroDuration());
   // Puts back results that could not be sent, ahead of newer ones.
   void ReturnResults(std::vector<WorkResult> results);
   // Makes a pending TakeResults return now.

@@ -1,10 +1,12 @@
 #include "worker/worker.h"
 
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -146,6 +148,37 @@ TEST(WorkerTest, TakeResultsWaitsUntilDeadlineOrWakeUp) {
   worker.WakeUp();
   // Returns at once even with a far deadline.
   EXPECT_THAT(worker.TakeResults(absl::Now() + absl::Hours(1)), IsEmpty());
+}
+
+// While tasks wait in the queue, a result waits (up to the window) for
+// others to share its message; once the queue runs dry it leaves at once.
+TEST(WorkerTest, ResultsWaitForCompanyOnlyWhileTasksAreQueued) {
+  FakeRunner runner;
+  Worker worker(runner, 1);
+  worker.Assign({Work(1), Work(2), Work(3)});
+  runner.Finish(1, 0);  // 2 starts, 3 still queued
+  std::thread finisher([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    runner.Finish(2, 0);  // 3 starts: the queue is empty
+  });
+  const absl::Time far = absl::Now() + absl::Seconds(60);
+  std::vector<WorkResult> results = worker.TakeResults(far, absl::Seconds(30));
+  finisher.join();
+  EXPECT_THAT(Ids(results), ElementsAre(1, 2));
+
+  // Nothing queued any more: the next result leaves alone, at once.
+  runner.Finish(3, 0);
+  const absl::Time before = absl::Now();
+  results = worker.TakeResults(far, absl::Seconds(30));
+  EXPECT_THAT(Ids(results), ElementsAre(3));
+  EXPECT_LT(absl::Now() - before, absl::Seconds(10));
+
+  // And a window that ends first: what is there leaves then.
+  worker.Assign({Work(4), Work(5)});
+  runner.Finish(4, 0);
+  results = worker.TakeResults(far, absl::Milliseconds(20));
+  EXPECT_THAT(Ids(results), ElementsAre(4));
+  runner.Finish(5, 0);
 }
 
 TEST(WorkerTest, ReturnedResultsComeBackFirst) {
