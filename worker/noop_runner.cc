@@ -16,7 +16,8 @@ NoopRunner::~NoopRunner() {
   thread_.join();  // after completing every run started
 }
 
-void NoopRunner::Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) {
+void NoopRunner::Start(uint64_t run_id, ProcessSpec /*spec*/,
+                       DoneCallback done) {
   absl::MutexLock lock(&mu_);
   queue_.emplace_back(run_id, std::move(done));
   ++running_;

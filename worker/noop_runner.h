@@ -24,7 +24,7 @@ class NoopRunner : public CommandRunner {
 
   void Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) override;
   // Runs complete at once; there is nothing to stop.
-  void Cancel(uint64_t run_id) override {}
+  void Cancel(uint64_t /*run_id*/) override {}
   int running() const override;
 
  private:
