@@ -149,6 +149,18 @@ inline std::vector<std::string> Describe(const std::vector<TaskEvent>& events) {
   return out;
 }
 
+// `n` tasks t0, t1, ... where every fourth waits for the one before it, so
+// that results make new tasks ready while other results arrive too.
+inline std::vector<TaskSpec> MostlyIndependentTasks(int n) {
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> deps;
+    if (i % 4 == 3) deps.push_back(absl::StrCat("t", i - 1));
+    tasks.push_back(MakeTask(absl::StrCat("t", i), deps));
+  }
+  return tasks;
+}
+
 inline std::vector<std::string> TaskIds(const std::vector<Assignment>& assignments) {
   std::vector<std::string> out;
   for (const Assignment& a : assignments) out.push_back(a.task_id);

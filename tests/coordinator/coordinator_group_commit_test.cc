@@ -27,6 +27,7 @@ using testing_util::FakeConnection;
 using testing_util::FakeWatcher;
 using testing_util::MakeGraph;
 using testing_util::MakeTask;
+using testing_util::MostlyIndependentTasks;
 using testing_util::Succeeded;
 using testing_util::TaskIds;
 using testing_util::Worker;
@@ -113,13 +114,7 @@ TEST_F(GroupCommitTest, ResubmitOfAPendingRequestIdReturnsTheSameGraph) {
 TEST_F(GroupCommitTest, AssignmentsLeaveAfterTheirCommitAndCommitsAreShared) {
   constexpr int kTasks = 400;
   constexpr int kWorkers = 4;
-  std::vector<TaskSpec> tasks;
-  for (int i = 0; i < kTasks; ++i) {
-    std::vector<std::string> deps;
-    if (i % 4 == 3) deps.push_back(absl::StrCat("t", i - 1));
-    tasks.push_back(MakeTask(absl::StrCat("t", i), deps));
-  }
-  GraphId id = Submit(MakeGraph("parallel", tasks));
+  GraphId id = Submit(MakeGraph("parallel", MostlyIndependentTasks(kTasks)));
   auto watcher = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, watcher));
   const int64_t commits_before = store_->commits();

@@ -34,6 +34,7 @@ using testing_util::FakeConnection;
 using testing_util::FakeWatcher;
 using testing_util::MakeGraph;
 using testing_util::MakeTask;
+using testing_util::MostlyIndependentTasks;
 using testing_util::Succeeded;
 using testing_util::TaskIds;
 using testing_util::Worker;
@@ -45,15 +46,7 @@ using testing_util::Worker;
 TEST_F(CoordinatorTest, ConcurrentReportsKeepEventOrder) {
   constexpr int kTasks = 300;
   constexpr int kWorkers = 4;
-  std::vector<TaskSpec> tasks;
-  for (int i = 0; i < kTasks; ++i) {
-    // Every fourth task waits for the one before it, so that reports make
-    // new tasks ready while other threads report too.
-    std::vector<std::string> deps;
-    if (i % 4 == 3) deps.push_back(absl::StrCat("t", i - 1));
-    tasks.push_back(MakeTask(absl::StrCat("t", i), deps));
-  }
-  GraphId id = Submit(MakeGraph("parallel", tasks));
+  GraphId id = Submit(MakeGraph("parallel", MostlyIndependentTasks(kTasks)));
   auto watcher = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, watcher));
 
