@@ -624,7 +624,10 @@ uint64_t Coordinator::Apply(Effects& fx) {
   }
   for (GraphId graph_id : finished) {
     auto g = graphs_.find(graph_id);
-    request_ids_.erase(g->second->record().request_id);
+    const std::string& request_id = g->second->record().request_id;
+    if (!request_id.empty()) {
+      batch.finished_requests.emplace_back(request_id, graph_id);
+    }
     graphs_.erase(g);
     absl::erase_if(watchers_, [&](const auto& entry) {
       return entry.second.graph_id == graph_id;
@@ -725,6 +728,14 @@ void Coordinator::CommitPending() {
   }
   absl::MutexLock lock(&mu_);
   committed_seq_ = batch.seq;
+  for (const auto& [request_id, graph_id] : batch.finished_requests) {
+    auto it = request_ids_.find(request_id);
+    // A retried graph is back in memory: its entry stays.
+    if (it != request_ids_.end() && it->second == graph_id &&
+        !graphs_.contains(graph_id)) {
+      request_ids_.erase(it);
+    }
+  }
 }
 
 }  // namespace vitte::task

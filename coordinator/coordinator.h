@@ -282,6 +282,8 @@ class Coordinator {
     absl::Time opened = absl::InfinitePast();  // when it got its first change
     // Sessions whose `unsent` counts assignments of this batch.
     absl::flat_hash_set<SessionId> assigned_sessions;
+    // Request ids of graphs that finished in this batch (see request_ids_).
+    std::vector<std::pair<std::string, GraphId>> finished_requests;
     absl::flat_hash_map<std::pair<GraphId, int32_t>, size_t> task_rows;
     absl::flat_hash_map<AttemptId, size_t> attempt_rows;
     absl::flat_hash_map<GraphId, size_t> graph_rows;
@@ -353,9 +355,10 @@ class Coordinator {
   absl::Mutex mu_;
   absl::flat_hash_map<GraphId, std::unique_ptr<GraphRun>> graphs_
       ABSL_GUARDED_BY(mu_);  // unfinished graphs only
-  // Request ids of the graphs in graphs_. A graph leaves memory only after
-  // its insert was committed (it finishes on results of assignments sent
-  // after that commit), so the store knows every request id not here.
+  // Request ids of the graphs in graphs_, and of graphs that finished in a
+  // batch not yet committed: an entry goes only once the store is sure to
+  // have the graph (its insert commits with or before its end), so that a
+  // repeated submit finds the graph here or in the store, never in neither.
   absl::flat_hash_map<std::string, GraphId> request_ids_ ABSL_GUARDED_BY(mu_);
   ReadyQueue ready_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<SessionId, Session> sessions_ ABSL_GUARDED_BY(mu_);
