@@ -160,20 +160,34 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
 
   SubmitResult result;
   uint64_t seq = 0;
-  {
+  while (true) {
+    // A repeated request id names the first submit's graph, which is in
+    // memory (live, or finished in a batch not yet committed) or in the
+    // store. The store is read without the lock, which a read may hold up;
+    // an entry that left memory meanwhile is in the store by then, so the
+    // read is redone if that happened.
+    std::optional<GraphId> stored;
+    uint64_t removals = 0;
+    if (!request_id.empty()) {
+      {
+        absl::MutexLock lock(&mu_);
+        removals = request_ids_removed_;
+      }
+      absl::StatusOr<GraphId> found = store_.FindByRequestId(request_id);
+      if (found.ok()) {
+        stored = *found;
+      } else if (!absl::IsNotFound(found.status())) {
+        return found.status();
+      }
+    }
     absl::MutexLock lock(&mu_);
-    std::optional<GraphId> existing;
+    std::optional<GraphId> existing = stored;
     if (!request_id.empty()) {
       auto it = request_ids_.find(request_id);
       if (it != request_ids_.end()) {
         existing = it->second;
-      } else {
-        absl::StatusOr<GraphId> stored = store_.FindByRequestId(request_id);
-        if (stored.ok()) {
-          existing = *stored;
-        } else if (!absl::IsNotFound(stored.status())) {
-          return stored.status();
-        }
+      } else if (!stored.has_value() && request_ids_removed_ != removals) {
+        continue;
       }
     }
     if (existing.has_value()) {
@@ -206,6 +220,7 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
       Dispatch(fx);
       seq = Apply(fx);
     }
+    break;
   }
   Finish(seq, /*wait_durable=*/true);
   return result;
@@ -633,7 +648,9 @@ uint64_t Coordinator::Apply(Effects& fx) {
       return entry.second.graph_id == graph_id;
     });
   }
-  return batch.seq;
+  // Not batch.seq: an operation that changed nothing must not wait for a
+  // batch that may stay empty.
+  return LastBatchLocked();
 }
 
 void Coordinator::TouchPendingLocked() {
@@ -734,6 +751,7 @@ void Coordinator::CommitPending() {
     if (it != request_ids_.end() && it->second == graph_id &&
         !graphs_.contains(graph_id)) {
       request_ids_.erase(it);
+      ++request_ids_removed_;
     }
   }
 }

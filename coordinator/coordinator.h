@@ -223,8 +223,9 @@ class Coordinator {
     int64_t connected_at_ms = 0;
     absl::Time last_seen;  // the lease runs from here
     absl::Time disconnected_at;  // when !connected
-    // Assignments of `running` that are in the pending batch, not yet sent:
-    // the worker itself holds running.size() - unsent attempts.
+    // Assignments of `running` that are in the pending batch. The worker
+    // holds about running.size() - unsent attempts (about: a batch being
+    // committed has left the count but not yet the coordinator).
     int32_t unsent = 0;
     bool connected = true;
     bool draining = false;
@@ -360,6 +361,7 @@ class Coordinator {
   // have the graph (its insert commits with or before its end), so that a
   // repeated submit finds the graph here or in the store, never in neither.
   absl::flat_hash_map<std::string, GraphId> request_ids_ ABSL_GUARDED_BY(mu_);
+  uint64_t request_ids_removed_ ABSL_GUARDED_BY(mu_) = 0;  // entries erased
   ReadyQueue ready_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<SessionId, Session> sessions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, SessionId> session_by_name_

@@ -378,6 +378,12 @@ void Coordinator::CloseStream(const Session& session, absl::Status why) {
 void Coordinator::EraseSession(SessionId session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
+  // Its assignments still waiting for their commit must not leave: their
+  // attempts were ended (or handed on) before the session was erased, and a
+  // frozen worker that wakes up would otherwise start them.
+  for (Delivery& d : pending_.deliveries) {
+    if (d.conn == it->second.conn) d.assignments.clear();
+  }
   auto by_name = session_by_name_.find(it->second.registration.name);
   if (by_name != session_by_name_.end() && by_name->second == session) {
     session_by_name_.erase(by_name);

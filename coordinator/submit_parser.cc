@@ -35,6 +35,32 @@ bool IsLengthDelimited(uint32_t tag) {
          WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
 }
 
+// A proto3 string field: protobuf refuses one that is not UTF-8, and so
+// must we (clients would fail to parse it back in every answer).
+bool ReadUtf8String(CodedInputStream& in, std::string& out,
+                    const char* field_name) {
+  return WireFormatLite::ReadString(&in, &out) &&
+         WireFormatLite::VerifyUtf8String(out.data(),
+                                          static_cast<int>(out.size()),
+                                          WireFormatLite::PARSE, field_name);
+}
+
+// Reads a length-delimited field's size and limits the stream to it.
+bool EnterField(CodedInputStream& in, CodedInputStream::Limit& limit) {
+  int length = 0;
+  if (!in.ReadVarintSizeAsInt(&length)) return false;
+  limit = in.PushLimit(length);
+  return true;
+}
+
+// Ends a field entered with EnterField: its bytes must all have been read
+// (at end of input, a field cut short looks like one that ended).
+bool LeaveField(CodedInputStream& in, CodedInputStream::Limit limit) {
+  if (in.BytesUntilLimit() != 0) return false;
+  in.PopLimit(limit);
+  return true;
+}
+
 // Reads the GraphSpec whose bytes end at the stream's current limit,
 // appending to `spec` (a message field seen twice merges, as in proto).
 absl::Status ReadGraph(CodedInputStream& in, const GraphLimits& limits,
@@ -43,21 +69,22 @@ absl::Status ReadGraph(CodedInputStream& in, const GraphLimits& limits,
   while (uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     if (field == kGraphName && IsLengthDelimited(tag)) {
-      if (!WireFormatLite::ReadString(&in, &spec.name)) return Malformed();
+      if (!ReadUtf8String(in, spec.name, "vitte.task.v1.GraphSpec.name")) {
+        return Malformed();
+      }
     } else if (field == kGraphTasks && IsLengthDelimited(tag)) {
       if (static_cast<int64_t>(spec.tasks.size()) >= limits.max_tasks) {
         return absl::InvalidArgumentError(
             absl::StrCat("graph has more than the limit of ",
                          limits.max_tasks, " tasks"));
       }
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length)) return Malformed();
-      auto limit = in.PushLimit(static_cast<int>(length));
+      CodedInputStream::Limit limit;
+      if (!EnterField(in, limit)) return Malformed();
       task.Clear();
-      if (!task.MergeFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+      if (!task.MergeFromCodedStream(&in) || !in.ConsumedEntireMessage() ||
+          !LeaveField(in, limit)) {
         return Malformed();
       }
-      in.PopLimit(limit);
       total_deps += task.deps_size();
       if (total_deps > limits.max_total_deps) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -84,13 +111,15 @@ absl::StatusOr<SubmitRequest> ParseSubmitRequest(
   while (uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     if (field == kRequestGraph && IsLengthDelimited(tag)) {
-      uint32_t length = 0;
-      if (!in.ReadVarint32(&length)) return Malformed();
-      auto limit = in.PushLimit(static_cast<int>(length));
+      CodedInputStream::Limit limit;
+      if (!EnterField(in, limit)) return Malformed();
       RETURN_IF_ERROR(ReadGraph(in, limits, out.spec, total_deps));
-      in.PopLimit(limit);
+      if (!LeaveField(in, limit)) return Malformed();
     } else if (field == kRequestId && IsLengthDelimited(tag)) {
-      if (!WireFormatLite::ReadString(&in, &out.request_id)) return Malformed();
+      if (!ReadUtf8String(in, out.request_id,
+                          "vitte.task.v1.SubmitGraphRequest.request_id")) {
+        return Malformed();
+      }
     } else if (!WireFormatLite::SkipField(&in, tag)) {
       return Malformed();
     }

@@ -125,18 +125,13 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
   };
 
+  // Called on the coordinator's commit thread: only queues. Events are
+  // serialised as they are written, on gRPC's threads, so that a big
+  // graph's snapshot does not hold up commits.
   void Push(std::vector<TaskEvent> events) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    for (const TaskEvent& e : events) {
-      v1::GraphEvent event;
-      ToProto(e, event);
-      Outgoing& out = queue_.emplace_back();
-      out.last = event.graph_finished();
-      bool own_buffer = false;
-      (void)grpc::SerializationTraits<v1::GraphEvent>::Serialize(
-          event, &out.bytes, &own_buffer);  // cannot fail for a valid message
-    }
+    for (TaskEvent& e : events) queue_.push_back(std::move(e));
     WriteNextLocked();
   }
 
@@ -146,9 +141,15 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       if (graph_finished_) FinishLocked(grpc::Status::OK);
       return;
     }
-    if (queue_.front().last) graph_finished_ = true;
+    v1::GraphEvent event;
+    ToProto(queue_.front(), event);
+    if (event.graph_finished()) graph_finished_ = true;
+    bool own_buffer = false;
+    writing_bytes_.Clear();  // the previous write is done; Serialize wants it empty
+    (void)grpc::SerializationTraits<v1::GraphEvent>::Serialize(
+        event, &writing_bytes_, &own_buffer);  // cannot fail: valid message
     writing_ = true;
-    StartWrite(&queue_.front().bytes);
+    StartWrite(&writing_bytes_);
   }
 
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -160,12 +161,10 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   Coordinator& coordinator_;
   const std::shared_ptr<Link> link_;
   absl::Mutex mu_;
-  struct Outgoing {
-    grpc::ByteBuffer bytes;  // a serialised v1::GraphEvent
-    bool last = false;       // the event that ends the graph
-  };
-  // queue_.front() is being written while writing_ is set.
-  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
+  // queue_.front() is being written, as writing_bytes_, while writing_ is
+  // set.
+  std::deque<TaskEvent> queue_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer writing_bytes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool graph_finished_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

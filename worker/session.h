@@ -32,9 +32,11 @@ struct SessionOptions {
   absl::Duration result_batch_window = absl::Milliseconds(2);
   // Heartbeat used until the coordinator names its own.
   absl::Duration heartbeat_interval = absl::Seconds(2);
-  // Reconnection backoff. The cap stays well under the coordinator's lease
-  // (10 s by default): a worker must be back before its attempts are
-  // given up on.
+  // Reconnection backoff. After a session that was up breaks, the first
+  // try comes within initial_backoff, so that a worker whose stream broke
+  // is usually back within the coordinator's reconnect grace (0.5 s by
+  // default) and keeps its attempts; the cap stays well under the lease
+  // (10 s), which is what workers have after a coordinator restart.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
 };

@@ -86,6 +86,34 @@ TEST(SubmitParserTest, RefusesBytesThatAreNotARequest) {
   EXPECT_FALSE(Parse("\xff\xff\xff\xff\xff\xff").ok());
 }
 
+// Everything protobuf refuses, refused too: a message cut at a field
+// boundary (at end of input that looks like the end of the message), and
+// strings that are not UTF-8.
+TEST(SubmitParserTest, RefusesWhatProtobufRefuses) {
+  const std::string bytes = FullRequest().SerializeAsString();
+  for (size_t cut = 1; cut < bytes.size(); ++cut) {
+    const std::string prefix = bytes.substr(0, cut);
+    v1::SubmitGraphRequest reference;
+    const bool protobuf_ok = reference.ParseFromString(prefix);
+    absl::StatusOr<SubmitRequest> parsed = Parse(prefix);
+    EXPECT_EQ(parsed.ok(), protobuf_ok) << "cut at " << cut;
+    if (parsed.ok() && protobuf_ok) {
+      EXPECT_EQ(parsed->spec.tasks, FromProto(reference.graph()).tasks);
+    }
+  }
+  v1::SubmitGraphRequest bad_name = FullRequest();
+  bad_name.mutable_graph()->set_name("caf\xe9");  // Latin-1, not UTF-8
+  v1::SubmitGraphRequest bad_id = FullRequest();
+  bad_id.set_request_id("\xff");
+  for (const v1::SubmitGraphRequest& r : {bad_name, bad_id}) {
+    std::string raw;
+    ASSERT_TRUE(r.SerializePartialToString(&raw));
+    v1::SubmitGraphRequest reference;
+    EXPECT_FALSE(reference.ParseFromString(raw));
+    EXPECT_EQ(Parse(raw).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
 TEST(SubmitParserTest, RefusesAGraphOverTheLimitsAsItCrossesThem) {
   v1::SubmitGraphRequest r;
   for (int i = 0; i < 5; ++i) {
