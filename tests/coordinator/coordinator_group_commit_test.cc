@@ -278,6 +278,40 @@ TEST_F(GroupCommitTest, AnIdleWorkersNextTaskDoesNotLinger) {
   }
 }
 
+// A worker that leaves while an assignment to it waits for its commit
+// never gets it: the attempt was handed on.
+TEST_F(GroupCommitTest, ALeavingWorkerGetsNoLateAssignment) {
+  CoordinatorOptions options = options_;
+  options.max_commit_delay = absl::Minutes(1);
+  StartWith(options);
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < 5; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
+  Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
+  GraphId id = Submit(MakeGraph("g", tasks));
+  std::vector<Assignment> held = w.conn->WaitAndTake(absl::Seconds(30));
+  ASSERT_EQ(held.size(), 4u);
+  coord_->Report(w.session, {Succeeded(held[0])});  // t4 lingers for w
+  coord_->Goodbye(w.session);
+  coord_->Flush();
+  EXPECT_TRUE(w.conn->Take().empty());
+  GraphView v = View(id);
+  EXPECT_EQ(v.counts.ready, 4) << "t1..t4 wait for another worker";
+}
+
+// An operation that changes nothing returns at once, even when nothing
+// else is pending: cancelling a task that already succeeded.
+TEST_F(GroupCommitTest, AnOperationThatChangesNothingDoesNotWait) {
+  Worker w = ConnectChecked("w", 1);
+  GraphId id = Submit(MakeGraph("g", {MakeTask("a"), MakeTask("b", {"a"})}));
+  std::vector<Assignment> got = w.conn->WaitAndTake(absl::Seconds(30));
+  ASSERT_EQ(TaskIds(got), std::vector<std::string>{"a"});
+  coord_->Report(w.session, {Succeeded(got[0])});
+  coord_->Flush();
+  absl::StatusOr<int64_t> cancelled = coord_->Cancel(id, {"a"});
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(*cancelled, 0);
+}
+
 // The coordinator's destructor commits what is still pending: nothing
 // acknowledged in memory is left behind.
 TEST_F(GroupCommitTest, DestructionCommitsWhatIsPending) {
