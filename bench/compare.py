@@ -385,6 +385,10 @@ def million(build, workers, directory, timeout=900):
 def machine():
     info = {"cores": os.cpu_count(), "kernel": platform.release(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    commit = subprocess.run(["git", "-C", REPO, "describe", "--always",
+                             "--dirty"], capture_output=True, text=True)
+    if commit.returncode == 0:
+        info["commit"] = commit.stdout.strip()
     with contextlib.suppress(OSError):
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
