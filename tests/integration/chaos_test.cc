@@ -60,8 +60,8 @@ enum class FaultKind {
   // SIGKILL a worker and restart it under the same name at once (its old
   // attempts are re-queued when it registers).
   kKillWorker,
-  // SIGKILL a worker and restart it only at the next fault (its broken
-  // stream keeps its attempts until the lease runs out).
+  // SIGKILL a worker and restart it only after the lease (its broken
+  // stream keeps its attempts for the reconnect grace only).
   kKillWorkerForAWhile,
   // SIGSTOP a worker past the lease, then SIGCONT (it comes back with
   // results that are no longer current).
@@ -255,7 +255,8 @@ TEST_F(ChaosTest, LayeredGraphSurvivesKilledWorkersAndDaemon) {
         break;
       case FaultKind::kKillWorkerForAWhile:
         ASSERT_NO_FATAL_FAILURE(KillWorker(f.worker));
-        // Back after the lease: the daemon gives up on its broken stream.
+        // Back after the lease: the daemon gave up on its broken stream
+        // after the reconnect grace.
         pending.push_back({faults.size(), f.at_ms + kHarnessLeaseMs + 500});
         break;
       case FaultKind::kFreezeWorker:
