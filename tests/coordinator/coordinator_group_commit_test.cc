@@ -62,6 +62,20 @@ class GroupCommitTest : public CoordinatorTest {
  protected:
   GroupCommitTest() { options_.background_commit = true; }
 
+  // Restarts the coordinator with batches that nobody waits for lingering
+  // a minute, so that a test sees which ones do not wait.
+  void StartLingering() {
+    CoordinatorOptions options = options_;
+    options.max_commit_delay = absl::Minutes(1);
+    StartWith(options);
+  }
+
+  static std::vector<TaskSpec> IndependentTasks(int n) {
+    std::vector<TaskSpec> tasks;
+    for (int i = 0; i < n; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
+    return tasks;
+  }
+
   Worker ConnectChecked(const std::string& name, int32_t slots,
                         int32_t prefetch = 0) {
     Worker w;
@@ -179,19 +193,12 @@ TEST_F(GroupCommitTest, PrefetchFillsFreeSlotsFirst) {
   for (int i = 0; i < 4; ++i) {
     workers.push_back(ConnectChecked(absl::StrCat("w", i), 1, /*prefetch=*/3));
   }
-  auto tasks = [](int first, int n) {
-    std::vector<TaskSpec> out;
-    for (int i = first; i < first + n; ++i) {
-      out.push_back(MakeTask(absl::StrCat("t", i)));
-    }
-    return out;
-  };
-  Submit(MakeGraph("few", tasks(0, 4)));
+  Submit(MakeGraph("few", IndependentTasks(4)));
   coord_->Flush();
   for (Worker& w : workers) EXPECT_EQ(w.conn->Take().size(), 1u);
 
   // Every slot is taken: the queues fill, up to 3 each.
-  Submit(MakeGraph("many", tasks(0, 20)));
+  Submit(MakeGraph("many", IndependentTasks(20)));
   coord_->Flush();
   size_t queued = 0;
   for (Worker& w : workers) {
@@ -230,11 +237,8 @@ TEST_F(GroupCommitTest, WatchRightAfterTheLastResultSeesTheEnd) {
 // gives an idle worker its next task commits at once, and so does one
 // holding a lingering assignment when its worker runs out of work.
 TEST_F(GroupCommitTest, OnlyBatchesThatNobodyWaitsForLinger) {
-  CoordinatorOptions options = options_;
-  options.max_commit_delay = absl::Minutes(1);
-  StartWith(options);
-  std::vector<TaskSpec> tasks;
-  for (int i = 0; i < 5; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
+  StartLingering();
+  const std::vector<TaskSpec> tasks = IndependentTasks(5);
   Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
   GraphId id = Submit(MakeGraph("g", tasks));  // a client waits: at once
   std::vector<Assignment> held = w.conn->WaitAndTake(absl::Seconds(30));
@@ -263,9 +267,7 @@ TEST_F(GroupCommitTest, OnlyBatchesThatNobodyWaitsForLinger) {
 // every result frees the only slot, and the next task must come within
 // the wait below, far below the minute a lingering batch would take.
 TEST_F(GroupCommitTest, AnIdleWorkersNextTaskDoesNotLinger) {
-  CoordinatorOptions options = options_;
-  options.max_commit_delay = absl::Minutes(1);
-  StartWith(options);
+  StartLingering();
   Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
   Submit(MakeGraph("chain", {MakeTask("a"), MakeTask("b", {"a"}),
                              MakeTask("c", {"b"})}));
@@ -281,11 +283,8 @@ TEST_F(GroupCommitTest, AnIdleWorkersNextTaskDoesNotLinger) {
 // A worker that leaves while an assignment to it waits for its commit
 // never gets it: the attempt was handed on.
 TEST_F(GroupCommitTest, ALeavingWorkerGetsNoLateAssignment) {
-  CoordinatorOptions options = options_;
-  options.max_commit_delay = absl::Minutes(1);
-  StartWith(options);
-  std::vector<TaskSpec> tasks;
-  for (int i = 0; i < 5; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
+  StartLingering();
+  const std::vector<TaskSpec> tasks = IndependentTasks(5);
   Worker w = ConnectChecked("w", 1, /*prefetch=*/3);
   GraphId id = Submit(MakeGraph("g", tasks));
   std::vector<Assignment> held = w.conn->WaitAndTake(absl::Seconds(30));
