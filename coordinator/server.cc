@@ -1,6 +1,8 @@
 #include "coordinator/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 
@@ -25,6 +27,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   s->task_service_ = std::make_unique<TaskServiceImpl>(*s->coordinator_);
   s->worker_service_ = std::make_unique<WorkerServiceImpl>(*s->coordinator_);
 
+  // The standard health service (grpc.health.v1.Health: SERVING until
+  // Shutdown begins) for load balancers and orchestrators, and server
+  // reflection, so that grpcurl can call the daemon without the .proto
+  // files. Both are process-wide switches that the builder reads.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!options.listen.empty()) {
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
@@ -96,6 +104,11 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
   // Start() may have failed half-way; stop what was built.
   if (coordinator_ != nullptr) coordinator_->BeginShutdown();
   if (server_ != nullptr) {
+    // Health checks answer NOT_SERVING from here on.
+    if (grpc::HealthCheckServiceInterface* health =
+            server_->GetHealthCheckService()) {
+      health->Shutdown();
+    }
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoNanoseconds(grace));
     server_->Wait();

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/raw_call.h"
 #include "vitte/task/v1/task.pb.h"
 
 namespace vitte::task::integration {
@@ -34,93 +35,6 @@ const std::string kTruncated(
 
 // An error message a person can read: not an echo of a megabyte of input.
 constexpr size_t kReadableMessageBytes = 2000;
-
-void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
-
-// Waits for the one operation in flight on `cq`; false if it failed. The
-// call's deadline bounds the wait.
-bool Await(grpc::CompletionQueue& cq) {
-  void* tag = nullptr;
-  bool ok = false;
-  if (!cq.Next(&tag, &ok)) return false;
-  return ok;
-}
-
-void Drain(grpc::CompletionQueue& cq) {
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
-}
-
-// Calls unary `method` (e.g. "/vitte.task.v1.TaskService/SubmitGraph") with
-// `payload` as the raw request bytes; returns the call's status.
-grpc::Status RawUnaryCall(const std::string& address, const std::string& method,
-                          const std::string& payload) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::CompletionQueue cq;
-  grpc::Slice slice(payload);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  {
-    auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
-    call->StartCall();
-    call->Finish(&response, &status, Tag(1));
-    Await(cq);
-  }
-  Drain(cq);
-  return status;
-}
-
-// What a raw streaming call got back.
-struct RawStreamReply {
-  grpc::Status status;
-  int messages_read = 0;
-};
-
-// Opens bidi-streaming `method`, writes each of `messages` (raw bytes), and
-// reads until the daemon ends the call, without half-closing: a daemon
-// that ignored the bad input would leave the stream open until the
-// 10 s deadline (DEADLINE_EXCEEDED).
-RawStreamReply RawStreamCall(const std::string& address,
-                             const std::string& method,
-                             const std::vector<std::string>& messages) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::CompletionQueue cq;
-  RawStreamReply reply;
-  {
-    auto call = stub.PrepareCall(&ctx, method, &cq);
-    call->StartCall(Tag(1));
-    if (Await(cq)) {
-      for (const std::string& m : messages) {
-        grpc::Slice slice(m);
-        grpc::ByteBuffer buffer(&slice, 1);
-        call->Write(buffer, Tag(2));
-        if (!Await(cq)) break;
-      }
-      grpc::ByteBuffer in;
-      while (true) {
-        call->Read(&in, Tag(3));
-        if (!Await(cq)) break;
-        ++reply.messages_read;
-      }
-    }
-    call->Finish(&reply.status, Tag(4));
-    Await(cq);
-  }
-  Drain(cq);
-  return reply;
-}
 
 std::string Serialized(const google::protobuf::Message& m) {
   return m.SerializeAsString();
@@ -346,7 +260,7 @@ TEST_F(BadInputTest, MalformedProtobufsDoNotTakeTheDaemonDown) {
   for (const char* method : kUnaryMethods) {
     for (const std::string& payload : {kGarbage, kTruncated}) {
       SCOPED_TRACE(method);
-      grpc::Status s = RawUnaryCall(address(), method, payload);
+      grpc::Status s = RawUnary(address(), method, payload).status;
       EXPECT_FALSE(s.ok());
       EXPECT_THAT(s.error_code(),
                   Not(AnyOf(grpc::StatusCode::UNAVAILABLE,
@@ -370,7 +284,7 @@ TEST_F(BadInputTest, MalformedProtobufsDoNotTakeTheDaemonDown) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    RawStreamReply reply = RawStreamCall(address(), kConnect, c.messages);
+    RawReply reply = RawStream(address(), kConnect, c.messages);
     EXPECT_THAT(reply.status.error_code(),
                 Not(AnyOf(grpc::StatusCode::UNAVAILABLE,
                           grpc::StatusCode::DEADLINE_EXCEEDED)))
@@ -393,7 +307,7 @@ TEST_F(BadInputTest, MalformedProtobufsGetAClearStatus) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   for (const char* method : kUnaryMethods) {
     SCOPED_TRACE(method);
-    grpc::Status s = RawUnaryCall(address(), method, kGarbage);
+    grpc::Status s = RawUnary(address(), method, kGarbage).status;
     EXPECT_THAT(s.error_code(), AnyOf(grpc::StatusCode::INVALID_ARGUMENT,
                                       grpc::StatusCode::INTERNAL));
     EXPECT_FALSE(s.error_message().empty());
@@ -401,7 +315,7 @@ TEST_F(BadInputTest, MalformedProtobufsGetAClearStatus) {
   for (const std::vector<std::string>& messages :
        {std::vector<std::string>{kGarbage},
         std::vector<std::string>{Serialized(Hello(1)), kGarbage}}) {
-    RawStreamReply reply = RawStreamCall(address(), kConnect, messages);
+    RawReply reply = RawStream(address(), kConnect, messages);
     EXPECT_FALSE(reply.status.ok()) << "a malformed worker stream ended OK";
   }
 }
