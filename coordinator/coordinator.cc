@@ -738,7 +738,9 @@ void Coordinator::CommitPending() {
       d.conn->OnRegistered(d.registered, options_.heartbeat_interval);
     } else if (d.conn != nullptr && d.close.has_value()) {
       d.conn->Close(*d.close);
-    } else if (d.conn != nullptr) {
+    } else if (d.conn != nullptr &&
+               (!d.assignments.empty() || !d.cancels.empty())) {
+      // (Both empty: its assignments were dropped with its session.)
       d.conn->Send(std::move(d.assignments), std::move(d.cancels));
     }
     if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.events));
