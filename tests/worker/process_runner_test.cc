@@ -585,11 +585,17 @@ TEST_P(ProcessRunnerTest, DestructorStopsRunsAndReportsThem) {
         r->Start(3, Spec({"true"}), started_during_shutdown.Callback());
         reported.Callback()(std::move(result));
       });
-  runner->Start(2, Spec({"sleep", "30"}), plain.Callback());
-  std::optional<std::string> line = fifo.ReadLine();
-  ASSERT_TRUE(line.has_value());
-  int pid = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(*line, &pid)) << *line;
+  runner->Start(2, Spec({"sh", "-c", "echo $$ > \"$0\"; exec sleep 30",
+                         fifo.path()}),
+                plain.Callback());
+  // Both are running (each wrote its pid) before the runner goes: a run
+  // still waiting to be spawned would report that it never started.
+  std::vector<int> pids;
+  for (int i = 0; i < 2; ++i) {
+    std::optional<std::string> line = fifo.ReadLine();
+    ASSERT_TRUE(line.has_value());
+    ASSERT_TRUE(absl::SimpleAtoi(*line, &pids.emplace_back())) << *line;
+  }
 
   absl::Time before = absl::Now();
   runner.reset();
@@ -607,9 +613,11 @@ TEST_P(ProcessRunnerTest, DestructorStopsRunsAndReportsThem) {
   }
   EXPECT_FALSE(started_during_shutdown.Wait().started);
   EXPECT_EQ(started_during_shutdown.Wait().error, "runner shut down");
-  // The runner reaped it, so it is gone at once, not even a zombie.
-  EXPECT_FALSE(AliveInGroup(pid, pid));
-  EXPECT_EQ(kill(pid, 0), -1);
+  // The runner reaped them, so they are gone at once, not even zombies.
+  for (int pid : pids) {
+    EXPECT_FALSE(AliveInGroup(pid, pid));
+    EXPECT_EQ(kill(pid, 0), -1);
+  }
 }
 
 TEST_P(ProcessRunnerTest, LeaksNoFdsOrZombies) {
