@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_output.h"
+#include "client/graph_export.h"
 #include "client/client.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -42,6 +43,8 @@ constexpr char kUsage[] =
     "  retry GRAPH_ID              run the failed part of a finished graph "
     "again\n"
     "  workers                     connected workers\n"
+    "  graph GRAPH_ID|FILE.json [--format dot|mermaid|json]\n"
+    "                              the DAG with its task states, to draw\n"
     "  run FILE.json [--jobs N] [--db PATH] [--noop]\n"
     "                              run a DAG file on this machine, no daemon\n"
     "\n"
@@ -57,6 +60,7 @@ struct Options {
   int64_t jobs = 0;
   std::string db;
   bool noop = false;
+  std::string format = "dot";
   int64_t limit = 20;
   bool attempts = false;
   std::string log_level = "warn";
@@ -116,6 +120,28 @@ int Status(Client& client, const std::vector<std::string>& args,
   } else {
     PrintGraphStatus(std::cout, *graph);
   }
+  return 0;
+}
+
+// A submitted graph (with its states) or a DAG file (without), drawn.
+int Graph(const std::string& coordinator, const std::vector<std::string>& args,
+          const Options& o) {
+  if (args.size() != 1) return Usage("graph takes one graph id or DAG file");
+  absl::StatusOr<GraphFormat> format = ParseGraphFormat(o.format);
+  if (!format.ok()) return Usage(format.status().message());
+  v1::Graph graph;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(args[0], ec)) {
+    absl::StatusOr<v1::GraphSpec> spec = ReadGraphFile(args[0]);
+    if (!spec.ok()) return Fail(spec.status());
+    graph = GraphOfSpec(*spec);
+  } else {
+    absl::StatusOr<v1::Graph> got =
+        Client::Connect(coordinator)->GetGraph(args[0], false);
+    if (!got.ok()) return Fail(got.status());
+    graph = *std::move(got);
+  }
+  std::cout << ExportGraph(graph, *format);
   return 0;
 }
 
@@ -316,6 +342,7 @@ int RunCli(int argc, char** argv) {
   flags.AddBool("attempts", &o.attempts, "status: include every attempt");
   flags.AddInt("limit", &o.limit, "list: how many graphs");
   flags.AddInt("jobs", &o.jobs, "run: tasks at once (default: number of cores)");
+  flags.AddString("format", &o.format, "graph: dot, mermaid or json");
   flags.AddBool("noop", &o.noop,
                 "run, benchmarks only: report every task succeeded without "
                 "running it");
@@ -339,6 +366,7 @@ int RunCli(int argc, char** argv) {
   const std::string command = args->front();
   std::vector<std::string> rest(args->begin() + 1, args->end());
   if (command == "run") return Run(rest, o);
+  if (command == "graph") return Graph(o.coordinator, rest, o);
 
   std::unique_ptr<Client> client = Client::Connect(o.coordinator);
   if (command == "submit") return Submit(*client, rest, o);

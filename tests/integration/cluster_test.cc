@@ -259,6 +259,23 @@ TEST_F(ClusterTest, FailedTaskSkipsItsDependentsOnly) {
     EXPECT_FALSE(std::filesystem::exists(Path("ran-" + skipped))) << skipped;
   }
   EXPECT_TRUE(std::filesystem::exists(Path("ran-ind2")));
+
+  // The same graph drawn, with its end states.
+  CliResult dot = Cli({"graph", id});
+  ASSERT_EQ(dot.exit_code, 0) << dot.err;
+  EXPECT_THAT(dot.out, HasSubstr("digraph \"failing\""));
+  EXPECT_THAT(dot.out, HasSubstr("\"x\" [fillcolor=\"#ff9b9b\", tooltip=\"failed\"]"));
+  EXPECT_THAT(dot.out, HasSubstr("\"y\" [fillcolor=\"#d0d0d0\", tooltip=\"skipped\"]"));
+  EXPECT_THAT(dot.out, HasSubstr("\"x\" -> \"y\";"));
+  CliResult mermaid = Cli({"graph", id, "--format", "mermaid"});
+  ASSERT_EQ(mermaid.exit_code, 0) << mermaid.err;
+  EXPECT_THAT(mermaid.out, HasSubstr("t1 --> t2"));  // x --> y
+  EXPECT_THAT(mermaid.out, HasSubstr("class t1 failed"));
+  // And the file, not submitted: no states.
+  CliResult file = Cli({"graph", dag, "--format", "json"});
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  EXPECT_THAT(file.out, HasSubstr("{\"id\": \"x\"}"));
+  EXPECT_THAT(file.out, Not(HasSubstr("state")));
 }
 
 TEST_F(ClusterTest, LabelledTasksRunOnlyOnMatchingWorkers) {
