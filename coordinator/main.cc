@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string sync = "full";
   std::string log_level = "info";
+  std::string log_format = "text";
   vitte::task::FlagParser flags(
       "vitte-taskd: the vitte-task coordinator.\n"
       "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]");
@@ -77,11 +78,13 @@ int main(int argc, char** argv) {
                "largest request accepted from a client or worker");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
+  flags.AddString("log-format", &log_format,
+                  "text, or json: one object per line for log collectors");
   if (std::optional<int> exit_code =
           flags.ParseOrExitCode(argc, argv, "vitte-taskd")) {
     return *exit_code;
   }
-  if (absl::Status s = vitte::task::SetUpLogging(log_level); !s.ok()) {
+  if (absl::Status s = vitte::task::SetUpLogging(log_level, log_format); !s.ok()) {
     std::cerr << "vitte-taskd: " << s.message() << "\n";
     return 2;
   }

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   std::string trace_file;
   std::vector<std::string> labels;
   std::string log_level = "info";
+  std::string log_format = "text";
   absl::Duration drain_timeout = absl::Minutes(5);
   vitte::task::FlagParser flags(
       "vitte-worker: runs vitte-task tasks on this machine.\n"
@@ -66,11 +67,13 @@ int main(int argc, char** argv) {
                     "before they are stopped and handed back");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
+  flags.AddString("log-format", &log_format,
+                  "text, or json: one object per line for log collectors");
   if (std::optional<int> exit_code =
           flags.ParseOrExitCode(argc, argv, "vitte-worker")) {
     return *exit_code;
   }
-  if (absl::Status s = vitte::task::SetUpLogging(log_level); !s.ok()) {
+  if (absl::Status s = vitte::task::SetUpLogging(log_level, log_format); !s.ok()) {
     std::cerr << "vitte-worker: " << s.message() << "\n";
     return 2;
   }

@@ -1,9 +1,11 @@
-// The daemon's standard gRPC services: health checking and reflection,
-// called the way a load balancer or grpcurl would, without our .proto.
+// What operators' tools see of the daemon: gRPC health checking and
+// reflection, called the way a load balancer or grpcurl would (without our
+// .proto), and JSON log lines.
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -41,6 +43,30 @@ TEST_F(HealthTest, ReflectionListsBothServices) {
                               "grpc.health.v1.Health"}) {
     EXPECT_TRUE(absl::StrContains(reply.messages[0], service)) << service;
   }
+}
+
+
+// --log-format json: every line the daemon writes is one JSON object, for
+// log collectors; its decisions are in them.
+TEST_F(HealthTest, DaemonLogsOneJsonObjectPerLine) {
+  SetTaskdFlag("log-format", "json");
+  ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
+  const std::string dag =
+      WriteDag("g.json", Graph("json-logs", {ShellTask("t", "true")}));
+  CliResult r = Cli({"submit", dag, "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string log = coordinator().Stderr();
+  int lines = 0;
+  bool submitted = false;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    ++lines;
+    EXPECT_TRUE(absl::StartsWith(line, "{\"time\":\"")) << line;
+    EXPECT_TRUE(absl::EndsWith(line, "\"}")) << line;
+    EXPECT_TRUE(absl::StrContains(line, "\"level\":\"")) << line;
+    submitted |= absl::StrContains(line, "\\\"json-logs\\\" submitted");
+  }
+  EXPECT_GE(lines, 3);
+  EXPECT_TRUE(submitted) << log;
 }
 
 }  // namespace
