@@ -1,11 +1,10 @@
 #include "client/graph_export.h"
 
-#include <cstdio>
-
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_output.h"
+#include "common/json_quote.h"
 
 namespace vitte::task {
 namespace {
@@ -26,25 +25,6 @@ const char* Colour(v1::TaskState state) {
 
 std::string State(v1::TaskState state) {
   return absl::AsciiStrToLower(StateName(state));
-}
-
-// A JSON string (also a valid DOT quoted string for what task ids may
-// hold: printable, no whitespace).
-std::string Quote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // Mermaid labels are quoted, and a quote inside is an entity.
@@ -76,22 +56,24 @@ void ForEachEdge(const v1::Graph& graph, Fn fn) {
   }
 }
 
+// Names are quoted as JSON strings, which DOT reads as its own for what
+// task ids may hold (printable, no whitespace).
 std::string Dot(const v1::Graph& graph) {
-  std::string out = absl::StrCat("digraph ", Quote(graph.summary().name()),
+  std::string out = absl::StrCat("digraph ", JsonQuote(graph.summary().name()),
                                  " {\n  rankdir=LR;\n"
                                  "  node [shape=box, style=\"rounded,filled\", "
                                  "fillcolor=\"#ffffff\"];\n");
   for (const v1::Task& t : graph.tasks()) {
-    absl::StrAppend(&out, "  ", Quote(t.spec().id()));
+    absl::StrAppend(&out, "  ", JsonQuote(t.spec().id()));
     if (const char* colour = Colour(t.state())) {
       absl::StrAppend(&out, " [fillcolor=\"", colour, "\", tooltip=",
-                      Quote(State(t.state())), "]");
+                      JsonQuote(State(t.state())), "]");
     }
     out += ";\n";
   }
   ForEachEdge(graph, [&](int from, int to) {
-    absl::StrAppend(&out, "  ", Quote(graph.tasks(from).spec().id()), " -> ",
-                    Quote(graph.tasks(to).spec().id()), ";\n");
+    absl::StrAppend(&out, "  ", JsonQuote(graph.tasks(from).spec().id()), " -> ",
+                    JsonQuote(graph.tasks(to).spec().id()), ";\n");
   });
   return out + "}\n";
 }
@@ -126,14 +108,14 @@ std::string Mermaid(const v1::Graph& graph) {
 
 std::string Json(const v1::Graph& graph) {
   std::string out = absl::StrCat("{\n  \"name\": ",
-                                 Quote(graph.summary().name()),
+                                 JsonQuote(graph.summary().name()),
                                  ",\n  \"tasks\": [");
   for (int i = 0; i < graph.tasks_size(); ++i) {
     const v1::Task& t = graph.tasks(i);
     absl::StrAppend(&out, i == 0 ? "\n" : ",\n", "    {\"id\": ",
-                    Quote(t.spec().id()));
+                    JsonQuote(t.spec().id()));
     if (Colour(t.state()) != nullptr) {
-      absl::StrAppend(&out, ", \"state\": ", Quote(State(t.state())));
+      absl::StrAppend(&out, ", \"state\": ", JsonQuote(State(t.state())));
     }
     out += "}";
   }
@@ -141,8 +123,8 @@ std::string Json(const v1::Graph& graph) {
   bool first = true;
   ForEachEdge(graph, [&](int from, int to) {
     absl::StrAppend(&out, first ? "\n" : ",\n", "    {\"from\": ",
-                    Quote(graph.tasks(from).spec().id()), ", \"to\": ",
-                    Quote(graph.tasks(to).spec().id()), "}");
+                    JsonQuote(graph.tasks(from).spec().id()), ", \"to\": ",
+                    JsonQuote(graph.tasks(to).spec().id()), "}");
     first = false;
   });
   return out + "\n  ]\n}\n";

@@ -1,38 +1,16 @@
 #include "common/logging.h"
 
-#include <chrono>
-#include <cstdio>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/json_quote.h"
 #include "spdlog/formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace vitte::task {
 namespace {
-
-void AppendJsonString(spdlog::string_view_t s, spdlog::memory_buf_t& out) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out.append(std::string_view(buf));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 class JsonFormatter : public spdlog::formatter {
  public:
@@ -48,7 +26,9 @@ class JsonFormatter : public spdlog::formatter {
         spdlog::level::to_string_view(msg.level);
     dest.append(level.data(), level.data() + level.size());
     dest.append(std::string_view("\",\"msg\":"));
-    AppendJsonString(msg.payload, dest);
+    const std::string quoted =
+        JsonQuote(absl::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(std::string_view(quoted));
     dest.append(std::string_view("}\n"));
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
