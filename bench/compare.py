@@ -196,6 +196,13 @@ class Cluster:
                 return g
         return None
 
+    def wait_for_end(self, graph_id, timeout, step):
+        """The graph's summary once it finished, polled every `step`
+        seconds; None if it did not finish within `timeout`."""
+        return wait_until(lambda: (g := self.graph_summary(graph_id)) and
+                          g["state"] != "GRAPH_STATE_RUNNING" and g,
+                          timeout, step)
+
 
 def write_dag(directory, name, kind, size, command):
     path = os.path.join(directory, f"{name}.json")
@@ -229,9 +236,7 @@ def run_vitte(build, dag, tasks, workers, mode, sync="full", timeout=600,
         else:
             r = c.cli("submit", dag, timeout=timeout)
             graph_id = r.stdout.split()[0] if r.returncode == 0 else None
-            done = graph_id and wait_until(
-                lambda: (g := c.graph_summary(graph_id)) and
-                g["state"] != "GRAPH_STATE_RUNNING" and g, timeout, 0.1)
+            done = graph_id and c.wait_for_end(graph_id, timeout, 0.1)
             ok = bool(done) and done["state"] == "GRAPH_STATE_SUCCEEDED"
             seconds = int(done["finished_at_ms"]) / 1000 - t0_wall if ok else 0
         out = {"system": "vitte", "tasks": tasks, "ok": ok,
@@ -369,8 +374,7 @@ def million(build, workers, directory, timeout=900):
         out["restart_serving_seconds"] = round(time.monotonic() - t1, 2)
         if not served:
             return dict(out, ok=False, error="restarted daemon did not serve")
-        done = wait_until(lambda: (g := c.graph_summary(graph_id)) and
-                          g["state"] != "GRAPH_STATE_RUNNING" and g, timeout, 0.5)
+        done = c.wait_for_end(graph_id, timeout, 0.5)
         out["total_seconds"] = round(time.monotonic() - t0, 1)
         out["peak_rss_mb_after_restart"] = peak_rss_mb(c.taskd.pid)
         out["ok"] = bool(done) and done["state"] == "GRAPH_STATE_SUCCEEDED"

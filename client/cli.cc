@@ -22,7 +22,6 @@
 #include "common/logging.h"
 #include "coordinator/server.h"
 #include "worker/noop_runner.h"
-#include "worker/process_runner.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 
@@ -249,17 +248,12 @@ int Run(const std::vector<std::string>& args, const Options& o) {
   server_options.db_path = db;
   auto server = CoordinatorServer::Start(server_options);
   if (!server.ok()) return Fail(server.status());
-  std::unique_ptr<CommandRunner> runner;
-  if (o.noop) {
-    runner = std::make_unique<NoopRunner>();
-  } else {
-    auto process_runner = ProcessRunner::Create();
-    if (!process_runner.ok()) return Fail(process_runner.status());
-    runner = std::move(*process_runner);
-  }
+  absl::StatusOr<std::unique_ptr<CommandRunner>> runner =
+      MakeCommandRunner(o.noop);
+  if (!runner.ok()) return Fail(runner.status());
   int exit_code = 1;
   {
-    Worker worker(*runner, static_cast<int>(jobs));
+    Worker worker(**runner, static_cast<int>(jobs));
     SessionOptions session_options;
     session_options.name = "local";
     // The only worker, on this machine: a queue costs no fairness, and a

@@ -48,6 +48,19 @@ std::vector<TaskEvent> SnapshotEvents(const GraphRecord& record,
   return events;
 }
 
+// Puts `row` into `rows`, replacing the earlier row of the same key in
+// this batch: the last state of a row is what gets written.
+template <typename Key, typename Row>
+void PutRow(absl::flat_hash_map<Key, size_t>& index, std::vector<Row>& rows,
+            const Key& key, Row row) {
+  auto [it, added] = index.try_emplace(key, rows.size());
+  if (added) {
+    rows.push_back(std::move(row));
+  } else {
+    rows[it->second] = std::move(row);
+  }
+}
+
 TaskCounts CountTasks(const std::vector<TaskStatus>& tasks) {
   TaskCounts counts;
   for (const TaskStatus& t : tasks) counts.Add(t.state);
@@ -149,10 +162,9 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
   // Validation, the costly part for a big graph, runs without the lock.
   ASSIGN_OR_RETURN(Dag validated, ValidateGraphSpec(spec, options_.limits));
   auto dag = std::make_shared<const Dag>(std::move(validated));
+  // All pending: GraphRun makes those without deps ready (and the store
+  // writes them so, see StoreWrites::NewGraph).
   std::vector<TaskStatus> initial(spec.tasks.size());
-  for (size_t i = 0; i < initial.size(); ++i) {
-    if (dag->deps(i).empty()) initial[i].state = TaskState::kReady;
-  }
   // Dependencies now live in the dag as indices; their names would only
   // double the memory a big graph holds.
   for (TaskSpec& t : spec.tasks) std::vector<std::string>().swap(t.deps);
@@ -560,22 +572,11 @@ uint64_t Coordinator::Apply(Effects& fx) {
   for (const auto& [graph_id, index] : fx.tasks) {
     auto g = graphs_.find(graph_id);
     if (g == graphs_.end()) continue;
-    const TaskStatus& status = g->second->status(index);
-    auto [row, added] =
-        batch.task_rows.try_emplace({graph_id, index}, writes.tasks.size());
-    if (added) {
-      writes.tasks.push_back({graph_id, index, status});
-    } else {
-      writes.tasks[row->second].status = status;
-    }
+    PutRow(batch.task_rows, writes.tasks, {graph_id, index},
+           StoreWrites::TaskUpdate{graph_id, index, g->second->status(index)});
   }
   for (AttemptRecord& a : fx.writes.attempts) {
-    auto [row, added] = batch.attempt_rows.try_emplace(a.id, writes.attempts.size());
-    if (added) {
-      writes.attempts.push_back(std::move(a));
-    } else {
-      writes.attempts[row->second] = std::move(a);
-    }
+    PutRow(batch.attempt_rows, writes.attempts, a.id, std::move(a));
   }
   std::vector<GraphId> finished;
   for (GraphId graph_id : fx.graphs) {
@@ -601,15 +602,10 @@ uint64_t Coordinator::Apply(Effects& fx) {
                    run.counts().failed, run.counts().skipped,
                    run.counts().cancelled);
     }
-    StoreWrites::GraphUpdate update{graph_id, record.state,
+    PutRow(batch.graph_rows, writes.graphs, graph_id,
+           StoreWrites::GraphUpdate{graph_id, record.state,
                                     record.cancel_requested,
-                                    record.finished_at_ms};
-    auto [row, added] = batch.graph_rows.try_emplace(graph_id, writes.graphs.size());
-    if (added) {
-      writes.graphs.push_back(update);
-    } else {
-      writes.graphs[row->second] = update;
-    }
+                                    record.finished_at_ms});
   }
 
   for (auto& [session_id, cancels] : fx.cancels) {

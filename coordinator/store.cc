@@ -304,7 +304,7 @@ absl::Status Store::InsertGraphRows(
   RETURN_IF_ERROR(st.insert_graph.Run());
 
   sql::Statement& ins = st.insert_task;
-  const std::string no_labels = codec::EncodeMap({});
+  const std::string empty_map = codec::EncodeMap({});
   for (size_t i = 0; i < spec.tasks.size(); ++i) {
     const TaskSpec& t = spec.tasks[i];
     const TaskStatus s = initial(i);
@@ -313,12 +313,12 @@ absl::Status Store::InsertGraphRows(
         .Bind(3, t.id)
         .BindBlob(4, codec::EncodeStrings(t.command))
         .BindBlob(5, codec::EncodeInts(dag.deps(i)))
-        .BindBlob(6, t.env.empty() ? no_labels : codec::EncodeMap(t.env))
+        .BindBlob(6, t.env.empty() ? empty_map : codec::EncodeMap(t.env))
         .Bind(7, t.cwd)
         .Bind(8, int64_t{t.priority})
         .Bind(9, int64_t{t.max_attempts})
         .Bind(10, t.timeout_s)
-        .BindBlob(11, t.labels.empty() ? no_labels : codec::EncodeMap(t.labels))
+        .BindBlob(11, t.labels.empty() ? empty_map : codec::EncodeMap(t.labels))
         .Bind(12, static_cast<int64_t>(s.state))
         .Bind(13, int64_t{s.attempts})
         .Bind(14, int64_t{s.failures})

@@ -14,7 +14,6 @@
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
 #include "worker/noop_runner.h"
-#include "worker/process_runner.h"
 #include "worker/session.h"
 #include "worker/tracing_runner.h"
 #include "worker/worker.h"
@@ -118,24 +117,19 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateCustomChannel(
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
 
-  std::unique_ptr<vitte::task::CommandRunner> runner;
-  if (noop) {
-    spdlog::warn("--noop: tasks are reported succeeded without running");
-    runner = std::make_unique<vitte::task::NoopRunner>();
-  } else {
-    auto process_runner = vitte::task::ProcessRunner::Create();
-    if (!process_runner.ok()) {
-      spdlog::error("cannot start the process runner: {}",
-                    process_runner.status().ToString());
-      return 1;
-    }
-    runner = std::move(*process_runner);
+  if (noop) spdlog::warn("--noop: tasks are reported succeeded without running");
+  absl::StatusOr<std::unique_ptr<vitte::task::CommandRunner>> runner =
+      vitte::task::MakeCommandRunner(noop);
+  if (!runner.ok()) {
+    spdlog::error("cannot start the process runner: {}",
+                  runner.status().ToString());
+    return 1;
   }
   std::unique_ptr<vitte::task::TracingRunner> tracer;
   if (!trace_file.empty()) {
-    tracer = std::make_unique<vitte::task::TracingRunner>(*runner, trace_file);
+    tracer = std::make_unique<vitte::task::TracingRunner>(**runner, trace_file);
   }
-  vitte::task::Worker worker(tracer ? *tracer : *runner,
+  vitte::task::Worker worker(tracer ? *tracer : **runner,
                              static_cast<int>(slots));
   vitte::task::WorkerSession link(channel, worker, session);
   spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "worker/process_runner.h"
 
 namespace vitte::task {
 
@@ -52,6 +53,13 @@ void NoopRunner::Loop() {
       std::move(done)(std::move(result));
     }
   }
+}
+
+absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(bool noop) {
+  if (noop) return std::make_unique<NoopRunner>();
+  absl::StatusOr<std::unique_ptr<ProcessRunner>> runner = ProcessRunner::Create();
+  if (!runner.ok()) return runner.status();
+  return std::unique_ptr<CommandRunner>(std::move(*runner));
 }
 
 }  // namespace vitte::task

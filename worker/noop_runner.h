@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "worker/command_runner.h"
 
@@ -36,6 +38,10 @@ class NoopRunner : public CommandRunner {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
+
+// The runner of vitte-worker and of `vitte-task run`: a ProcessRunner, or
+// with `noop` (benchmarks) a NoopRunner.
+absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(bool noop);
 
 }  // namespace vitte::task
 

@@ -38,46 +38,49 @@ std::string Bytes(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + std::chrono::seconds(10);
-}
+// What one call needs: a channel to the daemon, a stub, a context with the
+// 10 s deadline, a completion queue.
+struct CallSetUp {
+  explicit CallSetUp(const std::string& address)
+      : channel(grpc::CreateChannel(address,
+                                    grpc::InsecureChannelCredentials())),
+        stub(channel) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+  }
+  std::shared_ptr<grpc::Channel> channel;
+  grpc::GenericStub stub;
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+};
 
 }  // namespace
 
 RawReply RawUnary(const std::string& address, const std::string& method,
                   const std::string& payload) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  grpc::CompletionQueue cq;
+  CallSetUp c(address);
   grpc::Slice slice(payload);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   RawReply reply;
   {
-    auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
+    auto call = c.stub.PrepareUnaryCall(&c.ctx, method, request, &c.cq);
     call->StartCall();
     call->Finish(&response, &reply.status, Tag(1));
-    Await(cq);
+    Await(c.cq);
   }
-  Drain(cq);
+  Drain(c.cq);
   if (reply.status.ok()) reply.messages.push_back(Bytes(response));
   return reply;
 }
 
 RawReply RawStream(const std::string& address, const std::string& method,
                    const std::vector<std::string>& messages, bool half_close) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  grpc::CompletionQueue cq;
+  CallSetUp c(address);
+  grpc::CompletionQueue& cq = c.cq;
   RawReply reply;
   {
-    auto call = stub.PrepareCall(&ctx, method, &cq);
+    auto call = c.stub.PrepareCall(&c.ctx, method, &cq);
     call->StartCall(Tag(1));
     if (Await(cq)) {
       bool written = true;
