@@ -8,7 +8,7 @@ packages=(
   g++ clang cmake ninja-build ccache pkg-config git
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libsqlite3-dev libspdlog-dev
+  libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
   # bench/compare.py (its smoke run is a test)
