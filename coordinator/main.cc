@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   vitte::task::ServerOptions options;
   options.db_path = "vitte-taskd.db";
   std::string port_file;
+  std::string http_port_file;
   std::string sync = "full";
   std::string log_level = "info";
   std::string log_format = "text";
@@ -40,6 +41,12 @@ int main(int argc, char** argv) {
   flags.AddString("listen", &options.listen,
                   "host:port to serve clients and workers on; port 0 picks a "
                   "free port (see --port-file)");
+  flags.AddString("metrics-listen", &options.metrics_listen,
+                  "host:port to serve HTTP on: /metrics (Prometheus), the "
+                  "dashboard at /, its JSON API under /api/ (port 0 picks "
+                  "one; empty: no HTTP)");
+  flags.AddString("http-port-file", &http_port_file,
+                  "write the bound HTTP port to this file once listening");
   flags.AddString("db", &options.db_path,
                   "SQLite database file, created with its schema if missing");
   flags.AddString("port-file", &port_file,
@@ -127,6 +134,12 @@ int main(int argc, char** argv) {
   if (!port_file.empty() &&
       !WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"))) {
     spdlog::error("cannot write --port-file {}", port_file);
+    return 1;
+  }
+  if (!http_port_file.empty() &&
+      !WriteFileAtomically(http_port_file,
+                           absl::StrCat((*server)->http_port(), "\n"))) {
+    spdlog::error("cannot write --http-port-file {}", http_port_file);
     return 1;
   }
 

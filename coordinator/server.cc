@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/http_routes.h"
 #include "coordinator/task_service.h"
 #include "coordinator/worker_service.h"
 #include "spdlog/spdlog.h"
@@ -66,6 +67,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     spdlog::info("serving on {} (port {}), database {}", options.listen,
                  s->port_, options.db_path);
   }
+  if (!options.metrics_listen.empty()) {
+    s->http_ = std::make_unique<HttpServer>();
+    AddHttpRoutes(*s->http_, *s->coordinator_);
+    ASSIGN_OR_RETURN(s->http_port_, s->http_->Start(options.metrics_listen));
+    spdlog::info("serving HTTP (metrics, dashboard) on {} (port {})",
+                 options.metrics_listen, s->http_port_);
+  }
   // Leases are checked often enough that a lost worker is noticed within
   // a tenth of the lease timeout (or of the reconnect grace) after it
   // expires.
@@ -101,6 +109,8 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
     shut_down_ = true;
   }
   if (ticker_.joinable()) ticker_.join();
+  // Before the coordinator goes: handlers read from it.
+  if (http_ != nullptr) http_->Stop();
   // Start() may have failed half-way; stop what was built.
   if (coordinator_ != nullptr) coordinator_->BeginShutdown();
   if (server_ != nullptr) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/http_server.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 
@@ -32,6 +33,9 @@ struct ServerOptions {
   std::string db_path;
   StoreOptions store;
   CoordinatorOptions coordinator;
+  // host:port for HTTP (/metrics, the dashboard and its JSON API); port 0
+  // picks a free one (see http_port()). Empty: no HTTP listener.
+  std::string metrics_listen;
   // Largest message accepted from a client or worker. A graph of a million
   // small tasks takes about 50 MiB.
   int max_message_bytes = 64 << 20;
@@ -50,6 +54,8 @@ class CoordinatorServer {
 
   // The port bound for options.listen (the chosen one when it asked for 0).
   int port() const { return port_; }
+  // The port bound for options.metrics_listen; 0 without one.
+  int http_port() const { return http_port_; }
   // A channel to this server that does not go through the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   Coordinator& coordinator() { return *coordinator_; }
@@ -65,11 +71,13 @@ class CoordinatorServer {
   CoordinatorServer() = default;
 
   int port_ = 0;
+  int http_port_ = 0;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
   // Calls Coordinator::Tick until Shutdown.
   std::thread ticker_;
   absl::Mutex mu_;

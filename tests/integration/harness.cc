@@ -485,11 +485,15 @@ absl::Status IntegrationTest::TryStartCoordinator(const std::string& db,
                                                   int port) {
   const int n = ++coordinator_starts_;
   const std::string port_file = Path(absl::StrCat("taskd.", n, ".port"));
+  const std::string http_port_file =
+      Path(absl::StrCat("taskd.", n, ".http_port"));
   db_path_ = db.empty() ? Path("coordinator.db") : db;
   std::vector<std::string> argv = {
-      TaskdPath(), "--listen",    absl::StrCat("127.0.0.1:", port),
-      "--db",      db_path_,      "--port-file",
-      port_file,   "--log-level", "info"};
+      TaskdPath(),      "--listen",       absl::StrCat("127.0.0.1:", port),
+      "--db",           db_path_,         "--port-file",
+      port_file,        "--metrics-listen", "127.0.0.1:0",
+      "--http-port-file", http_port_file, "--log-level",
+      "info"};
   for (const auto& [flag, value] : taskd_flags_) {
     argv.push_back(absl::StrCat("--", flag));
     argv.push_back(value);
@@ -498,10 +502,16 @@ absl::Status IntegrationTest::TryStartCoordinator(const std::string& db,
   if (!process.ok()) return process.status();
   coordinator_ = std::move(*process);
   int bound = 0;
+  int http_bound = 0;
+  // The HTTP port file is written after the gRPC one.
   bool up = PollUntil(absl::Seconds(20), [&] {
     if (coordinator_->Exited()) return true;
     return absl::SimpleAtoi(
-        absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &bound);
+               absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)),
+               &bound) &&
+           absl::SimpleAtoi(
+               absl::StripAsciiWhitespace(ReadFileOrEmpty(http_port_file)),
+               &http_bound);
   });
   if (!up) {
     return absl::DeadlineExceededError(
@@ -519,6 +529,7 @@ absl::Status IntegrationTest::TryStartCoordinator(const std::string& db,
                                             ReadFileOrEmpty(port_file), "\""));
   }
   port_ = bound;
+  http_port_ = http_bound;
   address_ = absl::StrCat("127.0.0.1:", bound);
   return absl::OkStatus();
 }

@@ -211,6 +211,9 @@ class IntegrationTest : public ::testing::Test {
   Process& coordinator() { return *coordinator_; }
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // The daemon's HTTP port (/metrics, dashboard): it always serves HTTP on
+  // an ephemeral loopback port in tests.
+  int http_port() const { return http_port_; }
   // The database of the last coordinator started.
   const std::string& db_path() const { return db_path_; }
 
@@ -276,6 +279,7 @@ class IntegrationTest : public ::testing::Test {
   std::unique_ptr<Process> coordinator_;
   std::string address_;
   int port_ = 0;
+  int http_port_ = 0;
   std::string db_path_;
   std::map<std::string, std::string> taskd_flags_;
   std::map<std::string, std::unique_ptr<Process>> workers_;

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/http_get.h"
 #include "tests/integration/raw_call.h"
 
 namespace vitte::task::integration {
@@ -26,6 +27,15 @@ TEST_F(HealthTest, HealthCheckSaysServing) {
   ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
   ASSERT_EQ(reply.messages.size(), 1u);
   EXPECT_EQ(reply.messages[0], kServing);
+}
+
+TEST_F(HealthTest, HttpListenerAnswersHealthz) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_GT(http_port(), 0);
+  absl::StatusOr<HttpReply> reply = HttpGet(http_port(), "/healthz");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(reply->body, "ok\n");
 }
 
 TEST_F(HealthTest, ReflectionListsBothServices) {

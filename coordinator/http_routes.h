@@ -1,0 +1,16 @@
+// What vitte-taskd serves over HTTP (--metrics-listen): Prometheus metrics,
+// the web dashboard and its JSON API. Each feature adds its routes here.
+#ifndef VITTE_COORDINATOR_HTTP_ROUTES_H_
+#define VITTE_COORDINATOR_HTTP_ROUTES_H_
+
+#include "common/http_server.h"
+#include "coordinator/coordinator.h"
+
+namespace vitte::task {
+
+// Adds every route to `http`. `coordinator` must outlive the server.
+void AddHttpRoutes(HttpServer& http, Coordinator& coordinator);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_HTTP_ROUTES_H_
