@@ -15,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/cli_follow.h"
 #include "client/cli_output.h"
 #include "client/graph_export.h"
 #include "client/client.h"
@@ -36,7 +37,10 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  submit FILE.json [--wait]   submit a DAG file; prints the graph id\n"
     "  status GRAPH_ID             state of every task of a graph\n"
-    "  watch GRAPH_ID              follow a graph until it finishes\n"
+    "  watch [GRAPH_ID] [--after SEQ]\n"
+    "                              follow a graph until it finishes (live on "
+    "a\n"
+    "                              terminal), or every graph; resumable\n"
     "  list                        recent graphs\n"
     "  cancel GRAPH_ID [TASK...]   cancel a graph, or some of its tasks\n"
     "  retry GRAPH_ID              run the failed part of a finished graph "
@@ -61,6 +65,7 @@ struct Options {
   bool noop = false;
   std::string format = "dot";
   int64_t limit = 20;
+  int64_t after = 0;
   bool attempts = false;
   std::string log_level = "warn";
 };
@@ -75,25 +80,6 @@ int Usage(absl::string_view message) {
   return 2;
 }
 
-// Follows a graph to its end, telling progress on stderr; then prints what
-// failed. 0 only if every task succeeded.
-int FollowGraph(Client& client, const std::string& graph_id) {
-  absl::StatusOr<v1::GraphState> state =
-      client.Watch(graph_id, [](const v1::GraphEvent& e) {
-        std::string line = ProgressLine(e);
-        if (!line.empty()) std::cerr << line << std::endl;
-      });
-  if (!state.ok()) return Fail(state.status());
-  absl::StatusOr<v1::Graph> graph = client.GetGraph(graph_id);
-  if (!graph.ok()) return Fail(graph.status());
-  const v1::TaskCounts& c = graph->summary().counts();
-  std::cerr << "graph " << graph_id << " " << StateName(*state) << ": "
-            << c.succeeded() << "/" << c.total() << " tasks succeeded\n";
-  if (*state == v1::GRAPH_STATE_SUCCEEDED) return 0;
-  PrintFailures(std::cerr, *graph);
-  return 1;
-}
-
 int Submit(Client& client, const std::vector<std::string>& args,
            const Options& o) {
   if (args.size() != 1) return Usage("submit takes one DAG file");
@@ -106,7 +92,10 @@ int Submit(Client& client, const std::vector<std::string>& args,
     std::cerr << "request id \"" << o.request_id << "\" matched graph "
               << submitted->graph_id() << ", which was submitted before\n";
   }
-  return o.wait ? FollowGraph(client, submitted->graph_id()) : 0;
+  // stdout has the graph id; progress goes to stderr.
+  return o.wait ? FollowGraph(client, submitted->graph_id(), 0,
+                              FollowStyleFor(STDERR_FILENO, false), std::cerr)
+                : 0;
 }
 
 int Status(Client& client, const std::vector<std::string>& args,
@@ -191,7 +180,9 @@ int Retry(Client& client, const std::vector<std::string>& args,
   if (!retried.ok()) return Fail(retried.status());
   std::cerr << "graph " << args[0] << ": " << *retried
             << " task(s) will run again\n";
-  return o.wait ? FollowGraph(client, args[0]) : 0;
+  return o.wait ? FollowGraph(client, args[0], 0,
+                              FollowStyleFor(STDERR_FILENO, false), std::cerr)
+                : 0;
 }
 
 // FNV-1a: a stable digest of the DAG file, so that `run` finds the graph of
@@ -298,7 +289,9 @@ int Run(const std::vector<std::string>& args, const Options& o) {
                     << "again\n";
         }
       }
-      exit_code = FollowGraph(client, submitted->graph_id());
+      exit_code = FollowGraph(client, submitted->graph_id(), 0,
+                              FollowStyleFor(STDERR_FILENO, false), std::cerr,
+                              /*reconnect_for=*/absl::ZeroDuration());
     }
     finished = true;
     pthread_kill(signals.native_handle(), SIGTERM);  // ends its sigwait
@@ -332,7 +325,12 @@ int RunCli(int argc, char** argv) {
   flags.AddString("request-id", &o.request_id,
                   "submit: idempotency key; a resubmit with the same key "
                   "returns the same graph");
-  flags.AddString("output", &o.output, "status, list, workers: text or json");
+  flags.AddString("output", &o.output,
+                  "status, list, workers, watch: text or json (watch: one "
+                  "EventBatch per line)");
+  flags.AddInt("after", &o.after,
+               "watch: resume after this event sequence number (a batch's "
+               "cursor)");
   flags.AddBool("attempts", &o.attempts, "status: include every attempt");
   flags.AddInt("limit", &o.limit, "list: how many graphs");
   flags.AddInt("jobs", &o.jobs, "run: tasks at once (default: number of cores)");
@@ -366,8 +364,12 @@ int RunCli(int argc, char** argv) {
   if (command == "submit") return Submit(*client, rest, o);
   if (command == "status") return Status(*client, rest, o);
   if (command == "watch") {
-    if (rest.size() != 1) return Usage("watch takes one graph id");
-    return FollowGraph(*client, rest[0]);
+    if (rest.size() > 1) return Usage("watch takes at most one graph id");
+    if (o.after < 0) return Usage("--after must be a sequence number");
+    return FollowGraph(*client, rest.empty() ? "" : rest[0],
+                       static_cast<uint64_t>(o.after),
+                       FollowStyleFor(STDOUT_FILENO, o.output == "json"),
+                       std::cout);
   }
   if (command == "list") return List(*client, rest, o);
   if (command == "cancel") return Cancel(*client, rest);

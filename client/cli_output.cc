@@ -55,14 +55,26 @@ std::string StateName(v1::AttemptState s) {
   return StripPrefix(v1::AttemptState_Name(s), "ATTEMPT_STATE_");
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
+namespace {
+
+std::string JsonOf(const google::protobuf::Message& message, bool whitespace) {
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
+  options.add_whitespace = whitespace;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = true;
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
+}
+
+}  // namespace
+
+std::string ToJson(const google::protobuf::Message& message) {
+  return JsonOf(message, /*whitespace=*/true);
+}
+
+std::string ToJsonLine(const google::protobuf::Message& message) {
+  return JsonOf(message, /*whitespace=*/false) + "\n";
 }
 
 void PrintTable(std::ostream& out,

@@ -20,6 +20,8 @@ std::string StateName(v1::AttemptState state);
 
 // Stable JSON (proto field names, defaults included), one document.
 std::string ToJson(const google::protobuf::Message& message);
+// The same on one line, ending with a newline (for NDJSON streams).
+std::string ToJsonLine(const google::protobuf::Message& message);
 
 // Rows of cells printed with columns padded to their widest cell.
 void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);

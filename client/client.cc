@@ -134,23 +134,64 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
 absl::StatusOr<v1::GraphState> Client::Watch(
     const std::string& graph_id,
     absl::FunctionRef<void(const v1::GraphEvent&)> on_event) {
-  v1::WatchGraphRequest request;
-  request.set_graph_id(graph_id);
-  grpc::ClientContext ctx;
-  auto reader = stubs_->tasks->WatchGraph(&ctx, request);
-  v1::GraphEvent event;
-  v1::GraphState final_state = v1::GRAPH_STATE_UNSPECIFIED;
-  while (reader->Read(&event)) {
-    on_event(event);
-    if (event.graph_finished()) final_state = event.graph_state();
+  return Follow(graph_id, FollowOptions{}, [&](const v1::EventBatch& batch) {
+    for (const v1::GraphEvent& e : batch.events()) on_event(e);
+    return true;
+  });
+}
+
+absl::StatusOr<v1::GraphState> Client::Follow(
+    const std::string& graph_id, const FollowOptions& options,
+    absl::FunctionRef<bool(const v1::EventBatch&)> on_batch) {
+  uint64_t cursor = options.after_sequence;
+  absl::Time last_progress = absl::Now();
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    v1::FollowEventsRequest request;
+    request.set_graph_id(graph_id);
+    request.set_after_sequence(cursor);
+    // No deadline: a follow lasts as long as its graph. A coordinator that
+    // is down fails the call at once (UNAVAILABLE), and the loop below
+    // tries again until reconnect_for has passed without progress.
+    grpc::ClientContext ctx;
+    auto reader = stubs_->tasks->FollowEvents(&ctx, request);
+    v1::EventBatch batch;
+    bool stop = false;
+    v1::GraphState final_state = v1::GRAPH_STATE_UNSPECIFIED;
+    while (!stop && reader->Read(&batch)) {
+      cursor = batch.cursor();
+      last_progress = absl::Now();
+      backoff = absl::Milliseconds(50);
+      for (const v1::GraphEvent& e : batch.events()) {
+        if (e.graph_finished() && e.graph_id() == graph_id) {
+          final_state = e.graph_state();
+        }
+      }
+      stop = !on_batch(batch);
+    }
+    if (stop) {
+      ctx.TryCancel();
+      (void)reader->Finish();
+      return final_state;
+    }
+    absl::Status s = FromGrpcStatus(reader->Finish());
+    if (s.ok()) {
+      if (final_state != v1::GRAPH_STATE_UNSPECIFIED || graph_id.empty()) {
+        return final_state;
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "the stream of graph ", graph_id, " ended before the graph"));
+    }
+    // The coordinator went away (or found this follower too slow): resume
+    // where the last batch left off, while it is worth waiting.
+    const bool resumable = s.code() == absl::StatusCode::kUnavailable ||
+                           s.code() == absl::StatusCode::kResourceExhausted;
+    if (!resumable || absl::Now() - last_progress >= options.reconnect_for) {
+      return Annotate(s);
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
   }
-  absl::Status s = FromGrpcStatus(reader->Finish());
-  if (!s.ok()) return Annotate(s);
-  if (final_state == v1::GRAPH_STATE_UNSPECIFIED) {
-    return absl::UnavailableError(
-        absl::StrCat("watch of graph ", graph_id, " ended before the graph"));
-  }
-  return final_state;
 }
 
 absl::StatusOr<v1::GraphSpec> ParseGraphJson(absl::string_view json) {

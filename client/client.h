@@ -47,10 +47,27 @@ class Client {
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
 
   // Calls `on_event` for each event of the graph (first one per task, then
-  // every change) until the graph finishes; returns its final state.
+  // every change) until the graph finishes; returns its final state. Rides
+  // out a broken stream or a coordinator restart (see Follow).
   absl::StatusOr<v1::GraphState> Watch(
       const std::string& graph_id,
       absl::FunctionRef<void(const v1::GraphEvent&)> on_event);
+
+  struct FollowOptions {
+    // Resume after this sequence number (see FollowEventsRequest).
+    uint64_t after_sequence = 0;
+    // A broken stream is resumed from the last cursor received, again and
+    // again, as long as the coordinator comes back within this time.
+    absl::Duration reconnect_for = absl::Seconds(60);
+  };
+  // Follows the events of `graph_id` ("" = every graph): calls `on_batch`
+  // for each batch until the graph finishes (returns its final state),
+  // `on_batch` returns false (returns GRAPH_STATE_UNSPECIFIED), or an
+  // error that resuming cannot cure. Nothing is missed or repeated across
+  // reconnections: each resumes after the last cursor.
+  absl::StatusOr<v1::GraphState> Follow(
+      const std::string& graph_id, const FollowOptions& options,
+      absl::FunctionRef<bool(const v1::EventBatch&)> on_batch);
 
  private:
   struct Stubs;

@@ -1,5 +1,6 @@
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -10,43 +11,6 @@
 
 namespace vitte::task {
 namespace {
-
-// One event per task of a graph, describing it as it is, then one for the
-// graph when it is finished. Shared by live graphs and graphs read back from
-// the store, so a watcher sees the same thing either way.
-std::vector<TaskEvent> SnapshotEvents(const GraphRecord& record,
-                                      const GraphSpec& spec,
-                                      const std::vector<TaskStatus>& tasks,
-                                      const TaskCounts& counts, int64_t now_ms,
-                                      uint64_t& sequence) {
-  std::vector<TaskEvent> events;
-  events.reserve(tasks.size() + 1);
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    TaskEvent& e = events.emplace_back();
-    e.sequence = ++sequence;
-    e.graph_id = record.id;
-    e.task_index = static_cast<int32_t>(i);
-    e.task_id = spec.tasks[i].id;
-    e.task_state = tasks[i].state;
-    e.attempt_id = tasks[i].current_attempt;
-    if (tasks[i].skipped_because >= 0) {
-      e.skipped_because = spec.tasks[tasks[i].skipped_because].id;
-    }
-    e.counts = counts;
-    e.graph_state = record.state;
-    e.time_ms = now_ms;
-  }
-  if (record.state != GraphState::kRunning) {
-    TaskEvent& e = events.emplace_back();
-    e.sequence = ++sequence;
-    e.graph_id = record.id;
-    e.counts = counts;
-    e.graph_state = record.state;
-    e.graph_finished = true;
-    e.time_ms = now_ms;
-  }
-  return events;
-}
 
 // Puts `row` into `rows`, replacing the earlier row of the same key in
 // this batch: the last state of a row is what gets written.
@@ -97,6 +61,8 @@ absl::Status Coordinator::Recover() {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(last_attempt_id_, store_.MaxAttemptId());
   ASSIGN_OR_RETURN(last_graph_id_, store_.MaxGraphId());
+  ASSIGN_OR_RETURN(last_event_sequence_, store_.MaxEventSequence());
+  events_ = EventLog(options_.event_history, last_event_sequence_);
   // Session ids only need to differ from those of earlier runs of the
   // daemon, whose attempts may still be reported; the start time in
   // microseconds does that without storing a counter.
@@ -218,9 +184,14 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
         request_ids_[record.request_id] = record.id;
       }
       Effects fx;
-      fx.writes.new_graphs.push_back({record, shared_spec, dag});
       auto run = std::make_unique<GraphRun>(std::move(record), shared_spec,
                                             dag, std::move(initial));
+      // The tasks' first state is part of the graph's submission.
+      AddEvent(*run, -1, fx);
+      for (size_t i = 0; i < run->size(); ++i) {
+        run->SetSequence(static_cast<int32_t>(i), run->record().sequence);
+      }
+      fx.writes.new_graphs.push_back({run->record(), shared_spec, dag});
       for (int32_t i : run->ReadyTasks()) {
         ready_.Push(run->task(i).labels,
                     {run->task(i).priority, result.graph_id, i});
@@ -329,14 +300,14 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
     // Another Retry may have revived it while the store was read.
     if (graphs_.contains(graph_id)) return running();
     Effects fx;
+    std::vector<int32_t> retried_tasks;
     for (size_t i = 0; i < g.tasks.size(); ++i) {
       TaskStatus& t = g.tasks[i];
       if (t.state == TaskState::kSucceeded) continue;
       // Attempts keep counting (attempt numbers stay unique per task);
       // the failure and loss budgets start afresh.
       t = TaskStatus{TaskState::kPending, t.attempts, 0, -1, 0, 0, 0};
-      fx.tasks.insert({graph_id, static_cast<int32_t>(i)});
-      ++retried;
+      retried_tasks.push_back(static_cast<int32_t>(i));
     }
     g.record.state = GraphState::kRunning;
     g.record.cancel_requested = false;
@@ -346,8 +317,10 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
     for (int32_t i : run->ReadyTasks()) {
       ready_.Push(run->task(i).labels, {run->task(i).priority, graph_id, i});
     }
+    AddEvent(*run, -1, fx);  // running again
+    for (int32_t i : retried_tasks) AddEvent(*run, i, fx);
+    retried = static_cast<int64_t>(retried_tasks.size());
     graphs_[graph_id] = std::move(run);
-    fx.graphs.insert(graph_id);
     spdlog::info("graph {}: retrying {} tasks", graph_id, retried);
     Dispatch(fx);
     seq = Apply(fx);
@@ -406,53 +379,6 @@ std::vector<WorkerView> Coordinator::ListWorkers() {
   return out;
 }
 
-absl::StatusOr<uint64_t> Coordinator::Watch(
-    GraphId graph_id, std::shared_ptr<GraphWatcher> watcher) {
-  uint64_t watch_id = 0;
-  uint64_t seq = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    watch_id = ++last_watch_id_;
-    auto it = graphs_.find(graph_id);
-    if (it != graphs_.end()) {
-      const GraphRun& run = *it->second;
-      std::vector<TaskStatus> tasks(run.size());
-      for (size_t i = 0; i < run.size(); ++i) tasks[i] = run.status(i);
-      Delivery d;
-      d.watcher = watcher;
-      d.events = SnapshotEvents(run.record(), run.spec(), tasks, run.counts(),
-                                clock_.NowMs(), last_event_sequence_);
-      for (TaskEvent& e : d.events) {
-        auto a = attempts_.find(e.attempt_id);
-        if (a != attempts_.end()) e.worker = a->second.record.worker;
-      }
-      QueueDelivery(std::move(d), /*urgent=*/true);
-      seq = LastBatchLocked();
-      watchers_[watch_id] = {graph_id, std::move(watcher)};
-      watcher = nullptr;
-    }
-  }
-  if (watcher == nullptr) {
-    Finish(seq, /*wait_durable=*/false);
-    return watch_id;
-  }
-  // Not live: finished or unknown. A graph leaves memory when it finishes,
-  // which may not be committed yet: wait for it, or the store would show
-  // it still running and the watcher would never see its end.
-  Flush();
-  ASSIGN_OR_RETURN(StoredGraph g, store_.ReadGraph(graph_id));
-  uint64_t sequence = 0;
-  watcher->OnEvents(SnapshotEvents(g.record, g.spec, g.tasks,
-                                   CountTasks(g.tasks), clock_.NowMs(),
-                                   sequence));
-  return watch_id;
-}
-
-void Coordinator::Unwatch(uint64_t watch_id) {
-  absl::MutexLock lock(&mu_);
-  watchers_.erase(watch_id);
-}
-
 void Coordinator::BeginShutdown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
@@ -474,24 +400,22 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
         ready_.Push(spec.labels, {spec.priority, graph_id, c.index});
       }
     }
-    TaskEvent& e = fx.events.emplace_back();
-    e.sequence = ++last_event_sequence_;
-    e.graph_id = graph_id;
-    e.task_index = c.index;
-    e.task_id = spec.id;
+    TaskEvent& e = AddEvent(run, c.index, fx);
+    // One change list may pass a task through several states (ready, then
+    // failed at the last loss): each event tells its own.
     e.task_state = c.state;
     if (attempt != nullptr && attempt->task_index == c.index) {
       e.attempt_id = attempt->id;
       e.worker = attempt->worker;
       e.exit_code = attempt->exit_code;
+      e.attempt_state = attempt->state;
+      e.attempt_number = attempt->number;
+      e.error = attempt->error;
     }
     int32_t cause = run.status(c.index).skipped_because;
     if (c.state == TaskState::kSkipped && cause >= 0) {
       e.skipped_because = run.task(cause).id;
     }
-    e.counts = run.counts();
-    e.graph_state = GraphState::kRunning;
-    e.time_ms = now;
   }
 }
 
@@ -589,13 +513,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
       record.finished_at_ms = clock_.NowMs();
       finished.push_back(graph_id);
       batch.urgent = true;  // clients wait for the end of their graphs
-      TaskEvent& e = fx.events.emplace_back();
-      e.sequence = ++last_event_sequence_;
-      e.graph_id = graph_id;
-      e.counts = run.counts();
-      e.graph_state = record.state;
-      e.graph_finished = true;
-      e.time_ms = record.finished_at_ms;
+      AddEvent(run, -1, fx).graph_finished = true;
       spdlog::info("graph {} finished: {} ({} succeeded, {} failed, {} "
                    "skipped, {} cancelled)",
                    graph_id, GraphStateName(record.state), run.counts().succeeded,
@@ -605,7 +523,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
     PutRow(batch.graph_rows, writes.graphs, graph_id,
            StoreWrites::GraphUpdate{graph_id, record.state,
                                     record.cancel_requested,
-                                    record.finished_at_ms});
+                                    record.finished_at_ms, record.sequence});
   }
 
   for (auto& [session_id, cancels] : fx.cancels) {
@@ -623,14 +541,22 @@ uint64_t Coordinator::Apply(Effects& fx) {
     batch.assigned_sessions.insert(session_id);
     QueueDelivery(std::move(d), /*urgent=*/false);  // see StartNextFor
   }
+  for (const TaskEvent& e : fx.events) events_.Append(e);
   if (!fx.events.empty() && !watchers_.empty()) {
     for (auto& [watch_id, w] : watchers_) {
       Delivery d;
       d.watcher = w.watcher;
       for (const TaskEvent& e : fx.events) {
-        if (e.graph_id == w.graph_id) d.events.push_back(e);
+        if (w.graph_id == 0 || e.graph_id == w.graph_id) {
+          d.batch.events.push_back(e);
+        }
       }
-      if (!d.events.empty()) QueueDelivery(std::move(d), /*urgent=*/false);
+      if (d.batch.events.empty()) continue;
+      d.batch.cursor = events_.head();
+      d.batch.end = w.graph_id != 0 &&
+                    std::find(finished.begin(), finished.end(), w.graph_id) !=
+                        finished.end();
+      QueueDelivery(std::move(d), /*urgent=*/false);
     }
   }
   for (GraphId graph_id : finished) {
@@ -641,7 +567,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
     }
     graphs_.erase(g);
     absl::erase_if(watchers_, [&](const auto& entry) {
-      return entry.second.graph_id == graph_id;
+      return entry.second.graph_id == graph_id;  // (0 follows every graph)
     });
   }
   // Not batch.seq: an operation that changed nothing must not wait for a
@@ -739,7 +665,7 @@ void Coordinator::CommitPending() {
       // (Both empty: its assignments were dropped with its session.)
       d.conn->Send(std::move(d.assignments), std::move(d.cancels));
     }
-    if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.events));
+    if (d.watcher != nullptr) d.watcher->OnEvents(std::move(d.batch));
   }
   absl::MutexLock lock(&mu_);
   committed_seq_ = batch.seq;

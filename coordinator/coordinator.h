@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/graph_spec.h"
+#include "coordinator/event_log.h"
 #include "coordinator/graph_run.h"
 #include "coordinator/ready_queue.h"
 #include "coordinator/store.h"
@@ -45,12 +46,13 @@ class WorkerConnection {
   virtual void Close(const absl::Status& why) = 0;
 };
 
-// Receives the events of one graph, same rules as WorkerConnection. The last
-// batch a watcher gets ends with an event whose graph_finished is set.
+// Receives the events of one graph or of every graph, same rules as
+// WorkerConnection. A follower of one graph gets a last batch with `end`
+// set, whose last event has graph_finished set.
 class GraphWatcher {
  public:
   virtual ~GraphWatcher() = default;
-  virtual void OnEvents(std::vector<TaskEvent> events) = 0;
+  virtual void OnEvents(EventBatch batch) = 0;
 };
 
 struct WorkerRegistration {
@@ -134,6 +136,9 @@ struct CoordinatorOptions {
   // that only feeds workers' prefetch queues or watchers may wait this
   // long, so that a stream of short tasks pays one fsync per many results.
   absl::Duration max_commit_delay = absl::Milliseconds(5);
+  // Events kept in memory so that a follower that reconnects gets exactly
+  // what it missed; one further behind gets a compacted catch-up.
+  size_t event_history = 100'000;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -165,11 +170,23 @@ class Coordinator {
   absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
   std::vector<WorkerView> ListWorkers();
 
-  // Sends `watcher` one event per task describing it now, then every change
-  // until the graph finishes. Returns a watch id for Unwatch. NOT_FOUND for
-  // an unknown graph.
+  // Sends `watcher` the events of graph `graph_id` (0: of every graph)
+  // after sequence `after`, then every change as it commits, until the
+  // graph finishes (never, for every graph). When the events after `after`
+  // are no longer all in memory (a restart, or a follower far behind), and
+  // for one graph with `after` = 0, the first batch is compacted: the state
+  // now of each task and graph that changed since, read from the store.
+  // For every graph, `after` = 0 means from now on. Returns, once the first
+  // batch was delivered, a watch id for
+  // Unwatch. NOT_FOUND for an unknown graph; INVALID_ARGUMENT for an
+  // `after` this coordinator never reached.
+  absl::StatusOr<uint64_t> Follow(GraphId graph_id, uint64_t after,
+                                  std::shared_ptr<GraphWatcher> watcher);
+  // Follow(graph_id, 0, watcher): every task as it is, then each change.
   absl::StatusOr<uint64_t> Watch(GraphId graph_id,
-                                 std::shared_ptr<GraphWatcher> watcher);
+                                 std::shared_ptr<GraphWatcher> watcher) {
+    return Follow(graph_id, 0, std::move(watcher));
+  }
   void Unwatch(uint64_t watch_id);
 
   // --- Workers ---
@@ -246,7 +263,7 @@ class Coordinator {
     AttemptRecord record;  // as started
   };
   struct Watcher {
-    GraphId graph_id;
+    GraphId graph_id;  // 0: every graph
     std::shared_ptr<GraphWatcher> watcher;
   };
   // Everything one locked operation produces, applied at its end (merged
@@ -269,7 +286,7 @@ class Coordinator {
     std::vector<Assignment> assignments;
     std::vector<AttemptId> cancels;
     std::shared_ptr<GraphWatcher> watcher;
-    std::vector<TaskEvent> events;
+    EventBatch batch;
   };
   // Changes not yet committed, and the calls to make once they are. Writes
   // to one row are merged: the last state of a task, attempt or graph in
@@ -295,6 +312,16 @@ class Coordinator {
   Coordinator(Store& store, Clock& clock, CoordinatorOptions options);
   absl::Status Recover();
 
+  // Adds an event about task `index` of `run` (-1: about the graph) to fx,
+  // under the next sequence number, which becomes the task's and the
+  // graph's last; fills what every event says (state, counts, time).
+  TaskEvent& AddEvent(GraphRun& run, int32_t index, Effects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `batch` to `watcher` and, unless the graph followed is finished,
+  // registers it for what comes next. Returns the watch id.
+  uint64_t StartFollowingLocked(GraphId graph_id, EventBatch batch,
+                                std::shared_ptr<GraphWatcher> watcher)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records `changes` of graph `run` into `fx` (store writes, events, and
   // ready-queue pushes).
   // `attempt`, when given, is described in the events of its task.
@@ -379,6 +406,8 @@ class Coordinator {
   SessionId last_session_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_event_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last events applied (Apply appends fx.events), in memory.
+  EventLog events_ ABSL_GUARDED_BY(mu_){1, 0};
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
   Batch pending_ ABSL_GUARDED_BY(mu_);

@@ -44,6 +44,10 @@ class GraphRun {
   size_t size() const { return tasks_.size(); }
   bool finished() const { return counts_.unfinished() == 0; }
 
+  // Notes the sequence number of the last event about task i.
+  void SetSequence(int32_t i, uint64_t sequence) {
+    tasks_[i].sequence = sequence;
+  }
   // Index of the task named `id`, or -1. Linear: for rare requests only.
   int32_t IndexOf(const std::string& id) const;
 

@@ -154,6 +154,12 @@ void ToProto(const TaskEvent& in, v1::GraphEvent& out) {
   out.set_graph_state(static_cast<v1::GraphState>(in.graph_state));
   out.set_graph_finished(in.graph_finished);
   out.set_time_ms(in.time_ms);
+  out.set_graph_name(in.graph_name);
+  if (in.attempt_id != 0) {
+    out.set_attempt_state(static_cast<v1::AttemptState>(in.attempt_state));
+    out.set_attempt_number(in.attempt_number);
+  }
+  out.set_error(in.error);
 }
 
 void ToProto(const Assignment& in, v1::Assignment& out) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/codec.h"
 #include "common/status_macros.h"
 
@@ -75,20 +76,26 @@ CREATE INDEX graphs_running ON graphs (state) WHERE state = 1;
     R"sql(
 ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 2 -> 3: event sequence numbers of the last change of each task and
+    // graph, so that followers resume after a restart (FollowEvents).
+    R"sql(
+ALTER TABLE tasks ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE graphs ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
 constexpr char kTaskColumns[] =
     "idx, task_id, command, deps, env, cwd, priority, max_attempts, "
     "timeout_s, labels, state, attempts, failures, skipped_because, "
-    "current_attempt, lost";
+    "current_attempt, lost, sequence";
 constexpr char kAttemptColumns[] =
     "id, graph_id, task_idx, number, worker, session_id, state, started_ms, "
     "finished_ms, exit_code, signal, timed_out, error, stdout_tail, "
     "stderr_tail";
 constexpr char kGraphColumns[] =
     "id, name, COALESCE(request_id, ''), state, cancel_requested, "
-    "created_ms, finished_ms";
+    "created_ms, finished_ms, sequence";
 
 absl::Status ConfigureConnection(sql::Database& db, StoreOptions options) {
   // A reader waits briefly for a writer's checkpoint instead of failing.
@@ -107,26 +114,29 @@ GraphRecord ReadGraphRow(const sql::Statement& s) {
   r.cancel_requested = s.ColumnInt(4) != 0;
   r.created_at_ms = s.ColumnInt(5);
   r.finished_at_ms = s.ColumnInt(6);
+  r.sequence = s.ColumnInt(7);
   return r;
 }
 
-AttemptRecord ReadAttemptRow(const sql::Statement& s) {
+// Reads kAttemptColumns starting at column `first_column`.
+AttemptRecord ReadAttemptRow(const sql::Statement& s, int first_column = 0) {
+  auto col = [&](int i) { return first_column + i; };
   AttemptRecord a;
-  a.id = s.ColumnInt(0);
-  a.graph_id = s.ColumnInt(1);
-  a.task_index = static_cast<int32_t>(s.ColumnInt(2));
-  a.number = static_cast<int32_t>(s.ColumnInt(3));
-  a.worker = s.ColumnText(4);
-  a.session_id = s.ColumnInt(5);
-  a.state = static_cast<AttemptState>(s.ColumnInt(6));
-  a.started_at_ms = s.ColumnInt(7);
-  a.finished_at_ms = s.ColumnInt(8);
-  a.exit_code = static_cast<int32_t>(s.ColumnInt(9));
-  a.signal = static_cast<int32_t>(s.ColumnInt(10));
-  a.timed_out = s.ColumnInt(11) != 0;
-  a.error = s.ColumnText(12);
-  a.stdout_tail = s.ColumnBlob(13);
-  a.stderr_tail = s.ColumnBlob(14);
+  a.id = s.ColumnInt(col(0));
+  a.graph_id = s.ColumnInt(col(1));
+  a.task_index = static_cast<int32_t>(s.ColumnInt(col(2)));
+  a.number = static_cast<int32_t>(s.ColumnInt(col(3)));
+  a.worker = s.ColumnText(col(4));
+  a.session_id = s.ColumnInt(col(5));
+  a.state = static_cast<AttemptState>(s.ColumnInt(col(6)));
+  a.started_at_ms = s.ColumnInt(col(7));
+  a.finished_at_ms = s.ColumnInt(col(8));
+  a.exit_code = static_cast<int32_t>(s.ColumnInt(col(9)));
+  a.signal = static_cast<int32_t>(s.ColumnInt(col(10)));
+  a.timed_out = s.ColumnInt(col(11)) != 0;
+  a.error = s.ColumnText(col(12));
+  a.stdout_tail = s.ColumnBlob(col(13));
+  a.stderr_tail = s.ColumnBlob(col(14));
   return a;
 }
 
@@ -233,16 +243,18 @@ absl::Status Store::Init(StoreOptions options) {
   auto stmts = std::make_unique<Statements>();
   ASSIGN_OR_RETURN(stmts->insert_graph,
                    db.Prepare("INSERT INTO graphs (id, name, request_id, "
-                              "state, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+                              "state, created_ms, sequence) VALUES (?1, ?2, "
+                              "?3, ?4, ?5, ?6)"));
   ASSIGN_OR_RETURN(stmts->insert_task,
                    db.Prepare(absl::StrCat(
                        "INSERT INTO tasks (graph_id, ", kTaskColumns,
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15, ?16, ?17)")));
+                       "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")));
   ASSIGN_OR_RETURN(
       stmts->update_task,
       db.Prepare("UPDATE tasks SET state = ?3, attempts = ?4, failures = ?5, "
-                 "skipped_because = ?6, current_attempt = ?7, lost = ?8 "
+                 "skipped_because = ?6, current_attempt = ?7, lost = ?8, "
+                 "sequence = ?9 "
                  "WHERE graph_id = ?1 AND idx = ?2"));
   ASSIGN_OR_RETURN(stmts->upsert_attempt,
                    db.Prepare(absl::StrCat(
@@ -255,8 +267,8 @@ absl::Status Store::Init(StoreOptions options) {
                        "stderr_tail = ?15")));
   ASSIGN_OR_RETURN(stmts->update_graph,
                    db.Prepare("UPDATE graphs SET state = ?2, "
-                              "cancel_requested = ?3, finished_ms = ?4 "
-                              "WHERE id = ?1"));
+                              "cancel_requested = ?3, finished_ms = ?4, "
+                              "sequence = ?5 WHERE id = ?1"));
   write_stmts_ = std::move(stmts);
 
   absl::MutexLock r(&read_mu_);
@@ -300,7 +312,8 @@ absl::Status Store::InsertGraphRows(
     st.insert_graph.Bind(3, record.request_id);
   }
   st.insert_graph.Bind(4, static_cast<int64_t>(record.state))
-      .Bind(5, record.created_at_ms);
+      .Bind(5, record.created_at_ms)
+      .Bind(6, static_cast<int64_t>(record.sequence));
   RETURN_IF_ERROR(st.insert_graph.Run());
 
   sql::Statement& ins = st.insert_task;
@@ -324,7 +337,8 @@ absl::Status Store::InsertGraphRows(
         .Bind(14, int64_t{s.failures})
         .Bind(15, int64_t{s.skipped_because})
         .Bind(16, static_cast<int64_t>(s.current_attempt))
-        .Bind(17, int64_t{s.lost});
+        .Bind(17, int64_t{s.lost})
+        .Bind(18, static_cast<int64_t>(s.sequence));
     RETURN_IF_ERROR(ins.Run());
   }
   return absl::OkStatus();
@@ -341,6 +355,7 @@ absl::Status Store::Commit(const StoreWrites& writes) {
     RETURN_IF_ERROR(InsertGraphRows(g.record, *g.spec, dag, [&](size_t i) {
       TaskStatus s;
       s.state = dag.deps(i).empty() ? TaskState::kReady : TaskState::kPending;
+      s.sequence = g.record.sequence;  // the graph's submission
       return s;
     }));
   }
@@ -370,14 +385,16 @@ absl::Status Store::Commit(const StoreWrites& writes) {
         .Bind(5, int64_t{t.status.failures})
         .Bind(6, int64_t{t.status.skipped_because})
         .Bind(7, static_cast<int64_t>(t.status.current_attempt))
-        .Bind(8, int64_t{t.status.lost});
+        .Bind(8, int64_t{t.status.lost})
+        .Bind(9, static_cast<int64_t>(t.status.sequence));
     RETURN_IF_ERROR(st.update_task.Run());
   }
   for (const auto& g : writes.graphs) {
     st.update_graph.Bind(1, g.graph_id)
         .Bind(2, static_cast<int64_t>(g.state))
         .Bind(3, int64_t{g.cancel_requested})
-        .Bind(4, g.finished_at_ms);
+        .Bind(4, g.finished_at_ms)
+        .Bind(5, static_cast<int64_t>(g.sequence));
     RETURN_IF_ERROR(st.update_graph.Run());
   }
   RETURN_IF_ERROR(txn.Commit());
@@ -439,6 +456,7 @@ absl::StatusOr<StoredGraph> Store::ReadGraphLocked(sql::Database& db,
     status.skipped_because = static_cast<int32_t>(s.ColumnInt(13));
     status.current_attempt = s.ColumnInt(14);
     status.lost = static_cast<int32_t>(s.ColumnInt(15));
+    status.sequence = s.ColumnInt(16);
   }
   const size_t n = g.spec.tasks.size();
   for (size_t i = 0; i < n; ++i) {
@@ -501,6 +519,11 @@ absl::StatusOr<AttemptId> Store::MaxAttemptId() {
 absl::StatusOr<GraphId> Store::MaxGraphId() {
   absl::MutexLock w(&write_mu_);
   return writer_->QueryInt("SELECT COALESCE(MAX(id), 0) FROM graphs");
+}
+
+absl::StatusOr<uint64_t> Store::MaxEventSequence() {
+  absl::MutexLock w(&write_mu_);
+  return writer_->QueryInt("SELECT COALESCE(MAX(sequence), 0) FROM graphs");
 }
 
 absl::Status Store::InReadTransaction(absl::FunctionRef<absl::Status()> read) {
@@ -588,17 +611,102 @@ Store::ListGraphsLocked(int limit) {
     if (!row) break;
     out.emplace_back(ReadGraphRow(s), TaskCounts{});
   }
-  ASSIGN_OR_RETURN(auto counts,
+  for (auto& [record, c] : out) {
+    ASSIGN_OR_RETURN(c, CountTasksLocked(record.id));
+  }
+  return out;
+}
+
+absl::StatusOr<TaskCounts> Store::CountTasksLocked(GraphId id) {
+  ASSIGN_OR_RETURN(auto s,
                    reader_->Prepare("SELECT state, COUNT(*) FROM tasks "
                                     "WHERE graph_id = ?1 GROUP BY state"));
-  for (auto& [record, c] : out) {
-    counts.Bind(1, record.id);
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, counts.Step());
-      if (!row) break;
-      c.Add(static_cast<TaskState>(counts.ColumnInt(0)), counts.ColumnInt(1));
+  s.Bind(1, id);
+  TaskCounts counts;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    counts.Add(static_cast<TaskState>(s.ColumnInt(0)), s.ColumnInt(1));
+  }
+  return counts;
+}
+
+absl::StatusOr<StoredChanges> Store::ReadChangesSince(GraphId id,
+                                                      uint64_t after) {
+  absl::MutexLock r(&read_mu_);
+  absl::StatusOr<StoredChanges> result;
+  RETURN_IF_ERROR(InReadTransaction(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) -> absl::Status {
+        result = ReadChangesLocked(id, after);
+        return result.status();
+      }));
+  return result;
+}
+
+absl::StatusOr<StoredChanges> Store::ReadChangesLocked(GraphId id,
+                                                       uint64_t after) {
+  StoredChanges out;
+  ASSIGN_OR_RETURN(out.head,
+                   reader_->QueryInt(
+                       "SELECT COALESCE(MAX(sequence), 0) FROM graphs"));
+  // Rows written before sequence numbers existed have 0: "every task" must
+  // include them.
+  const int64_t after_or_all = after == 0 ? -1 : static_cast<int64_t>(after);
+  {
+    ASSIGN_OR_RETURN(
+        auto s, reader_->Prepare(absl::StrCat(
+                    "SELECT ", kGraphColumns, " FROM graphs WHERE ",
+                    id != 0 ? "id = ?1" : "sequence > ?2", " ORDER BY id")));
+    if (id != 0) {
+      s.Bind(1, id);
+    } else {
+      s.Bind(2, after_or_all);
     }
-    counts.Reset();
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.graphs.emplace_back().record = ReadGraphRow(s);
+    }
+  }
+  if (id != 0 && out.graphs.empty()) {
+    return absl::NotFoundError(absl::StrCat("unknown graph \"", id, "\""));
+  }
+  // The last attempt of a task has number = tasks.attempts (attempts
+  // started); the join uses the attempts_by_task index.
+  ASSIGN_OR_RETURN(
+      auto tasks,
+      reader_->Prepare(absl::StrCat(
+          "SELECT t.idx, t.task_id, t.state, t.attempts, t.failures, "
+          "t.skipped_because, t.current_attempt, t.lost, t.sequence, "
+          "(SELECT c.task_id FROM tasks c WHERE c.graph_id = t.graph_id AND "
+          "c.idx = t.skipped_because), ",
+          "a.", absl::StrReplaceAll(kAttemptColumns, {{", ", ", a."}}),
+          " FROM tasks t LEFT JOIN attempts a ON a.graph_id = t.graph_id AND "
+          "a.task_idx = t.idx AND a.number = t.attempts "
+          "WHERE t.graph_id = ?1 AND t.sequence > ?2 ORDER BY t.idx")));
+  for (StoredChanges::Graph& g : out.graphs) {
+    if (g.record.sequence <= after && after != 0) continue;
+    ASSIGN_OR_RETURN(g.counts, CountTasksLocked(g.record.id));
+    tasks.Bind(1, g.record.id).Bind(2, after_or_all);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, tasks.Step());
+      if (!row) break;
+      StoredChanges::Task& t = g.tasks.emplace_back();
+      t.index = static_cast<int32_t>(tasks.ColumnInt(0));
+      t.id = tasks.ColumnText(1);
+      t.status.state = static_cast<TaskState>(tasks.ColumnInt(2));
+      t.status.attempts = static_cast<int32_t>(tasks.ColumnInt(3));
+      t.status.failures = static_cast<int32_t>(tasks.ColumnInt(4));
+      t.status.skipped_because = static_cast<int32_t>(tasks.ColumnInt(5));
+      t.status.current_attempt = tasks.ColumnInt(6);
+      t.status.lost = static_cast<int32_t>(tasks.ColumnInt(7));
+      t.status.sequence = tasks.ColumnInt(8);
+      t.skipped_because = tasks.ColumnText(9);
+      if (t.status.attempts > 0) {
+        t.last_attempt = ReadAttemptRow(tasks, /*first_column=*/10);
+      }
+    }
+    tasks.Reset();
   }
   return out;
 }

@@ -48,6 +48,7 @@ struct StoreWrites {
     GraphState state;
     bool cancel_requested;
     int64_t finished_at_ms;
+    uint64_t sequence;
   };
   std::vector<NewGraph> new_graphs;  // written first
   std::vector<TaskUpdate> tasks;
@@ -78,6 +79,27 @@ struct StoredGraph {
   std::vector<AttemptRecord> attempts;
 };
 
+// What changed in the store after an event sequence number (see
+// Store::ReadChangesSince).
+struct StoredChanges {
+  struct Task {
+    int32_t index = 0;
+    std::string id;
+    TaskStatus status;
+    std::string skipped_because;  // the cause's task id
+    // The task's last attempt (id 0 if it never started).
+    AttemptRecord last_attempt;
+  };
+  struct Graph {
+    GraphRecord record;
+    TaskCounts counts;
+    std::vector<Task> tasks;  // those changed, by index
+  };
+  // The last sequence number the snapshot holds.
+  uint64_t head = 0;
+  std::vector<Graph> graphs;
+};
+
 // Which attempts Store::ReadGraph reads with the graph.
 enum class AttemptsToRead { kNone, kLast, kAll };
 
@@ -94,7 +116,7 @@ class Store {
   ~Store();
 
   // Schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Stores a new graph with every task in `initial` state, under the next
   // free id, in a transaction of its own; returns the id. With a non-empty
@@ -122,6 +144,8 @@ class Store {
   absl::StatusOr<AttemptId> MaxAttemptId();
   // Largest graph id ever stored (0 if none).
   absl::StatusOr<GraphId> MaxGraphId();
+  // Sequence number of the last event stored (0 if none).
+  absl::StatusOr<uint64_t> MaxEventSequence();
 
   // --- Reads for clients (second connection) ---
 
@@ -133,6 +157,12 @@ class Store {
   // Attempts of one graph ordered by task then number. `all` = false keeps
   // only the last attempt of each task.
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttempts(GraphId id, bool all);
+  // From one snapshot: the graphs (graph `id`, or every graph when 0) whose
+  // last event came after `after`, each with its counts and the tasks whose
+  // last event did (every task when `after` is 0), and the snapshot's last
+  // sequence. NOT_FOUND for an unknown graph id; a known graph that did not
+  // change is returned without tasks.
+  absl::StatusOr<StoredChanges> ReadChangesSince(GraphId id, uint64_t after);
   // Most recent first, with task counts.
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> ListGraphs(
       int limit);
@@ -154,6 +184,10 @@ class Store {
   absl::StatusOr<StoredGraph> ReadGraphLocked(sql::Database& db, GraphId id);
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>
   ListGraphsLocked(int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  absl::StatusOr<TaskCounts> CountTasksLocked(GraphId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  absl::StatusOr<StoredChanges> ReadChangesLocked(GraphId id, uint64_t after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttemptsLocked(GraphId id,
                                                                 bool all)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);

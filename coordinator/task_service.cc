@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "coordinator/event_stream.h"
 #include "coordinator/proto_convert.h"
 #include "coordinator/submit_parser.h"
 #include "grpcpp/support/proto_buffer_reader.h"
@@ -60,116 +61,6 @@ grpc::ServerUnaryReactor* Unary(
   if (status.ok()) status = Serialize(response, *raw_response);
   return Done(ctx, status);
 }
-
-// Streams a graph's events to one client, one write in flight at a time,
-// and finishes after the event that ends the graph. Deletes itself in
-// OnDone. Events go out as bytes: the method is registered raw, like the
-// unary ones, so that a malformed request gets a clear status.
-class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  WatchReactor(Coordinator& coordinator, absl::StatusOr<GraphId> graph_id)
-      : coordinator_(coordinator), link_(std::make_shared<Link>(this)) {
-    absl::StatusOr<uint64_t> watch =
-        graph_id.ok() ? coordinator_.Watch(*graph_id, link_) : graph_id.status();
-    absl::MutexLock lock(&mu_);
-    if (!watch.ok()) {
-      FinishLocked(ToGrpcStatus(watch.status()));
-      return;
-    }
-    watch_id_ = *watch;
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    queue_.pop_front();
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
-      return;
-    }
-    WriteNextLocked();
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status::CANCELLED);
-  }
-
-  void OnDone() override {
-    link_->Detach();
-    uint64_t watch_id;
-    {
-      absl::MutexLock lock(&mu_);
-      watch_id = watch_id_;
-    }
-    if (watch_id != 0) coordinator_.Unwatch(watch_id);
-    delete this;
-  }
-
- private:
-  // The coordinator's handle on this stream; outlives the reactor.
-  class Link : public GraphWatcher {
-   public:
-    explicit Link(WatchReactor* reactor) : reactor_(reactor) {}
-    void OnEvents(std::vector<TaskEvent> events) override {
-      absl::MutexLock lock(&mu_);
-      if (reactor_ != nullptr) reactor_->Push(std::move(events));
-    }
-    void Detach() {
-      absl::MutexLock lock(&mu_);
-      reactor_ = nullptr;
-    }
-
-   private:
-    absl::Mutex mu_;
-    WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);
-  };
-
-  // Called on the coordinator's commit thread: only queues. Events are
-  // serialised as they are written, on gRPC's threads, so that a big
-  // graph's snapshot does not hold up commits.
-  void Push(std::vector<TaskEvent> events) {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    for (TaskEvent& e : events) queue_.push_back(std::move(e));
-    WriteNextLocked();
-  }
-
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_) return;
-    if (queue_.empty()) {
-      if (graph_finished_) FinishLocked(grpc::Status::OK);
-      return;
-    }
-    v1::GraphEvent event;
-    ToProto(queue_.front(), event);
-    if (event.graph_finished()) graph_finished_ = true;
-    bool own_buffer = false;
-    writing_bytes_.Clear();  // the previous write is done; Serialize wants it empty
-    (void)grpc::SerializationTraits<v1::GraphEvent>::Serialize(
-        event, &writing_bytes_, &own_buffer);  // cannot fail: valid message
-    writing_ = true;
-    StartWrite(&writing_bytes_);
-  }
-
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(std::move(status));
-  }
-
-  Coordinator& coordinator_;
-  const std::shared_ptr<Link> link_;
-  absl::Mutex mu_;
-  // queue_.front() is being written, as writing_bytes_, while writing_ is
-  // set.
-  std::deque<TaskEvent> queue_ ABSL_GUARDED_BY(mu_);
-  grpc::ByteBuffer writing_bytes_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool graph_finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 }  // namespace
 
@@ -266,13 +157,39 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
   return Unary(ctx, request, response, this, &TaskServiceImpl::Workers);
 }
 
+namespace {
+
+// The graph a stream follows: "" (every graph) only where `any_allowed`.
+absl::StatusOr<FollowTarget> ParseFollowTarget(const std::string& graph_id,
+                                               bool any_allowed) {
+  FollowTarget target;
+  if (graph_id.empty() && any_allowed) return target;
+  ASSIGN_OR_RETURN(target.graph_id, ParseGraphId(graph_id));
+  return target;
+}
+
+}  // namespace
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
     grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
   v1::WatchGraphRequest request;
-  if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
-    return new WatchReactor(coordinator_, parsed);
-  }
-  return new WatchReactor(coordinator_, ParseGraphId(request.graph_id()));
+  absl::Status parsed = ParseRequest(*raw_request, request);
+  return NewEventStream(
+      coordinator_,
+      parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/false)
+                  : parsed,
+      EventFraming::kOnePerMessage);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::FollowEvents(
+    grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
+  v1::FollowEventsRequest request;
+  absl::Status parsed = ParseRequest(*raw_request, request);
+  absl::StatusOr<FollowTarget> target =
+      parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/true)
+                  : parsed;
+  if (target.ok()) target->after = request.after_sequence();
+  return NewEventStream(coordinator_, std::move(target), EventFraming::kBatches);
 }
 
 }  // namespace vitte::task

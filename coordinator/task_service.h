@@ -19,7 +19,8 @@ using TaskServiceBase = v1::TaskService::WithRawCallbackMethod_SubmitGraph<
                 v1::TaskService::WithRawCallbackMethod_RetryGraph<
                     v1::TaskService::WithRawCallbackMethod_ListWorkers<
                         v1::TaskService::WithRawCallbackMethod_WatchGraph<
-                            v1::TaskService::Service>>>>>>>;
+                            v1::TaskService::WithRawCallbackMethod_FollowEvents<
+                                v1::TaskService::Service>>>>>>>>;
 
 // Thread-safe.
 class TaskServiceImpl final : public TaskServiceBase {
@@ -47,6 +48,8 @@ class TaskServiceImpl final : public TaskServiceBase {
                                         Raw* response) override;
   grpc::ServerWriteReactor<Raw>* WatchGraph(grpc::CallbackServerContext* ctx,
                                             const Raw* request) override;
+  grpc::ServerWriteReactor<Raw>* FollowEvents(grpc::CallbackServerContext* ctx,
+                                              const Raw* request) override;
 
  private:
   // Reads the request itself (ParseSubmitRequest): see submit_parser.h.

@@ -103,6 +103,8 @@ struct TaskStatus {
   // Not stored: a task ready again after a failure waits until then (retry
   // backoff); after a restart it is ready at once.
   int64_t not_before_ms = 0;
+  // The sequence number of the last event about this task.
+  uint64_t sequence = 0;
 };
 
 struct GraphRecord {
@@ -113,6 +115,9 @@ struct GraphRecord {
   bool cancel_requested = false;
   int64_t created_at_ms = 0;
   int64_t finished_at_ms = 0;
+  // The sequence number of the last event about this graph or one of its
+  // tasks.
+  uint64_t sequence = 0;
 };
 
 // What a worker must run.
@@ -127,7 +132,7 @@ struct Assignment {
 };
 
 // A change of one task (or, with task_index < 0, of the graph), in the
-// order it was committed.
+// order it was committed. See GraphEvent in the proto.
 struct TaskEvent {
   uint64_t sequence = 0;
   GraphId graph_id = 0;
@@ -142,6 +147,22 @@ struct TaskEvent {
   GraphState graph_state = GraphState::kRunning;
   bool graph_finished = false;
   int64_t time_ms = 0;
+  std::string graph_name;  // graph events only
+  AttemptState attempt_state = AttemptState::kRunning;  // with attempt_id
+  int32_t attempt_number = 0;
+  std::string error;
+};
+
+// What a follower of events gets at once (see EventBatch in the proto).
+struct EventBatch {
+  std::vector<TaskEvent> events;  // in sequence order
+  // Every change up to this sequence has been delivered.
+  uint64_t cursor = 0;
+  // The events give the latest state of what changed since the cursor
+  // asked for, not every change.
+  bool compacted = false;
+  // The last batch: the graph followed finished.
+  bool end = false;
 };
 
 }  // namespace vitte::task

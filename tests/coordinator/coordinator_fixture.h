@@ -112,10 +112,23 @@ class FakeConnection : public WorkerConnection {
 // Records the events of one graph. Thread-safe.
 class FakeWatcher : public GraphWatcher {
  public:
-  void OnEvents(std::vector<TaskEvent> events) override {
+  void OnEvents(EventBatch batch) override {
     absl::MutexLock lock(&mu_);
     ++batches_;
-    events_.insert(events_.end(), events.begin(), events.end());
+    events_.insert(events_.end(), batch.events.begin(), batch.events.end());
+    batch_sizes_.push_back(batch.events.size());
+    batch.events.clear();
+    batch_info_.push_back(std::move(batch));
+  }
+  // The batches received, without their events.
+  std::vector<EventBatch> batch_info() const {
+    absl::MutexLock lock(&mu_);
+    return batch_info_;
+  }
+  // How many events each batch held.
+  std::vector<size_t> batch_sizes() const {
+    absl::MutexLock lock(&mu_);
+    return batch_sizes_;
   }
   std::vector<TaskEvent> events() const {
     absl::MutexLock lock(&mu_);
@@ -133,14 +146,35 @@ class FakeWatcher : public GraphWatcher {
  private:
   mutable absl::Mutex mu_;
   std::vector<TaskEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<EventBatch> batch_info_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> batch_sizes_ ABSL_GUARDED_BY(mu_);
   int batches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// "task:state" per event, "GRAPH:state" for the graph's last event.
+// Checks the sequence numbers a follower got: the first batch (compacted:
+// in graph and task order) holds nothing past its cursor, and every later
+// event comes after that cursor, in increasing order.
+inline void ExpectInSequence(const FakeWatcher& watcher) {
+  std::vector<TaskEvent> events = watcher.events();
+  std::vector<size_t> sizes = watcher.batch_sizes();
+  std::vector<EventBatch> batches = watcher.batch_info();
+  ASSERT_FALSE(sizes.empty());
+  const uint64_t first_cursor = batches[0].cursor;
+  for (size_t i = 0; i < sizes[0]; ++i) {
+    EXPECT_LE(events[i].sequence, first_cursor) << "event " << i;
+  }
+  uint64_t last = first_cursor;
+  for (size_t i = sizes[0]; i < events.size(); ++i) {
+    ASSERT_GT(events[i].sequence, last) << "event " << i;
+    last = events[i].sequence;
+  }
+}
+
+// "task:state" per task event, "GRAPH:state" for a graph event.
 inline std::vector<std::string> Describe(const std::vector<TaskEvent>& events) {
   std::vector<std::string> out;
   for (const TaskEvent& e : events) {
-    if (e.graph_finished) {
+    if (e.task_index < 0) {
       out.push_back(absl::StrCat("GRAPH:", GraphStateName(e.graph_state)));
     } else {
       out.push_back(absl::StrCat(e.task_id, ":", TaskStateName(e.task_state)));

@@ -22,6 +22,7 @@
 namespace vitte::task {
 namespace {
 
+using testing_util::ExpectInSequence;
 using testing_util::CoordinatorTest;
 using testing_util::FakeConnection;
 using testing_util::FakeWatcher;
@@ -168,10 +169,7 @@ TEST_F(GroupCommitTest, AssignmentsLeaveAfterTheirCommitAndCommitsAreShared) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kTasks));
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(),
             static_cast<size_t>(kTasks));
-  std::vector<TaskEvent> events = watcher->events();
-  for (size_t i = 1; i < events.size(); ++i) {
-    ASSERT_GT(events[i].sequence, events[i - 1].sequence) << "event " << i;
-  }
+  ExpectInSequence(*watcher);
   // Each report, session and dispatch would be a commit of its own without
   // grouping; with an fsync per commit, concurrent ones share.
   const int64_t commits = store_->commits() - commits_before;

@@ -27,6 +27,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing_util::ExpectInSequence;
 using testing_util::CoordinatorTest;
 using testing_util::Describe;
 using testing_util::Failed;
@@ -83,10 +84,7 @@ TEST_F(CoordinatorTest, ConcurrentReportsKeepEventOrder) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kTasks));
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(),
             static_cast<size_t>(kTasks));
-  std::vector<TaskEvent> events = watcher->events();
-  for (size_t i = 1; i < events.size(); ++i) {
-    ASSERT_GT(events[i].sequence, events[i - 1].sequence) << "event " << i;
-  }
+  ExpectInSequence(*watcher);
   EXPECT_EQ(View(id).record.state, GraphState::kSucceeded);
 }
 
@@ -366,10 +364,8 @@ TEST_F(CoordinatorTest, RandomGraphsRespectDependenciesAndFinish) {
     (all_ok ? succeeded_graphs : failed_graphs)++;
 
     // The watcher saw increasing sequence numbers and one final event.
+    ExpectInSequence(*m.watcher);
     std::vector<TaskEvent> events = m.watcher->events();
-    for (size_t i = 1; i < events.size(); ++i) {
-      ASSERT_GT(events[i].sequence, events[i - 1].sequence);
-    }
     int finals = 0;
     for (const TaskEvent& e : events) finals += e.graph_finished;
     EXPECT_EQ(finals, 1);

@@ -22,6 +22,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using ::testing::UnorderedElementsAre;
+using testing_util::ExpectInSequence;
 using testing_util::CoordinatorTest;
 using testing_util::Describe;
 using testing_util::Failed;
@@ -752,7 +753,12 @@ TEST_F(CoordinatorTest, WatchGetsSnapshotThenChangesInOrder) {
   GraphId id = Submit(MakeGraph("g", {MakeTask("a"), MakeTask("b", {"a"})}));
   auto watcher = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, watcher));
-  EXPECT_THAT(Describe(watcher->events()), ElementsAre("a:ready", "b:pending"));
+  // The snapshot: the graph, then each task as it is.
+  EXPECT_THAT(Describe(watcher->events()),
+              ElementsAre("GRAPH:running", "a:ready", "b:pending"));
+  ASSERT_EQ(watcher->batch_info().size(), 1u);
+  EXPECT_TRUE(watcher->batch_info()[0].compacted);
+  EXPECT_EQ(watcher->events()[0].graph_name, "g");
 
   Worker w = Connect("w1", 1);
   std::vector<Assignment> got = w.conn->Take();
@@ -762,20 +768,25 @@ TEST_F(CoordinatorTest, WatchGetsSnapshotThenChangesInOrder) {
 
   std::vector<TaskEvent> events = watcher->events();
   ASSERT_THAT(Describe(events),
-              ElementsAre("a:ready", "b:pending", "a:running", "a:succeeded",
-                          "b:ready", "b:running", "b:failed", "GRAPH:failed"));
-  for (size_t i = 1; i < events.size(); ++i) {
-    EXPECT_GT(events[i].sequence, events[i - 1].sequence) << "event " << i;
-  }
+              ElementsAre("GRAPH:running", "a:ready", "b:pending", "a:running",
+                          "a:succeeded", "b:ready", "b:running", "b:failed",
+                          "GRAPH:failed"));
+  ExpectInSequence(*watcher);
   for (const TaskEvent& e : events) EXPECT_EQ(e.graph_id, id);
   // Changes carry their attempt.
-  EXPECT_EQ(events[2].worker, "w1");
-  EXPECT_EQ(events[6].attempt_id, got[0].attempt_id);
-  EXPECT_EQ(events[6].exit_code, 9);
-  EXPECT_EQ(events[6].counts.failed, 1);
-  EXPECT_EQ(events[7].graph_state, GraphState::kFailed);
-  EXPECT_EQ(events[7].counts.succeeded, 1);
-  EXPECT_EQ(events[7].time_ms, clock_.NowMs());
+  EXPECT_EQ(events[3].worker, "w1");
+  EXPECT_EQ(events[3].attempt_state, AttemptState::kRunning);
+  EXPECT_EQ(events[3].attempt_number, 1);
+  EXPECT_EQ(events[7].attempt_id, got[0].attempt_id);
+  EXPECT_EQ(events[7].attempt_state, AttemptState::kFailed);
+  EXPECT_EQ(events[7].exit_code, 9);
+  EXPECT_EQ(events[7].counts.failed, 1);
+  EXPECT_EQ(events[8].graph_state, GraphState::kFailed);
+  EXPECT_TRUE(events[8].graph_finished);
+  EXPECT_EQ(events[8].counts.succeeded, 1);
+  EXPECT_EQ(events[8].time_ms, clock_.NowMs());
+  EXPECT_TRUE(watcher->batch_info().back().end);
+  EXPECT_EQ(watcher->batch_info().back().cursor, events[8].sequence);
 }
 
 TEST_F(CoordinatorTest, WatchEventsNameSkipCause) {
@@ -788,11 +799,13 @@ TEST_F(CoordinatorTest, WatchEventsNameSkipCause) {
   coord_->Report(w.session, {Failed(got[0])});
   std::vector<TaskEvent> events = watcher->events();
   ASSERT_THAT(Describe(events),
-              ElementsAre("a:running", "b:pending", "c:pending", "a:failed",
-                          "b:skipped", "c:skipped", "GRAPH:failed"));
-  EXPECT_EQ(events[0].attempt_id, got[0].attempt_id);  // snapshot of running
-  EXPECT_EQ(events[4].skipped_because, "a");
+              ElementsAre("GRAPH:running", "a:running", "b:pending",
+                          "c:pending", "a:failed", "b:skipped", "c:skipped",
+                          "GRAPH:failed"));
+  EXPECT_EQ(events[1].attempt_id, got[0].attempt_id);  // snapshot of running
+  EXPECT_EQ(events[1].worker, "w1");
   EXPECT_EQ(events[5].skipped_because, "a");
+  EXPECT_EQ(events[6].skipped_because, "a");
 }
 
 TEST_F(CoordinatorTest, WatchOfFinishedGraphGivesSnapshotEndingFinished) {
@@ -823,7 +836,8 @@ TEST_F(CoordinatorTest, UnwatchStopsEvents) {
   coord_->Unwatch(watch_id);
   Worker w = Connect("w1", 1);
   RunAll(w);
-  EXPECT_THAT(Describe(watcher->events()), ElementsAre("a:ready"));
+  EXPECT_THAT(Describe(watcher->events()),
+              ElementsAre("GRAPH:running", "a:ready"));
   EXPECT_TRUE(other->finished());
 }
 

@@ -468,7 +468,7 @@ TEST_F(ClusterTest, CancelStopsRunningTaskAndSkipsDependents) {
 
   CliResult watch = Cli({"watch", id}, absl::Seconds(10));
   EXPECT_EQ(watch.exit_code, 1);
-  EXPECT_THAT(watch.err, HasSubstr("cancelled"));
+  EXPECT_THAT(watch.out, HasSubstr("cancelled"));
 
   std::string next =
       WriteDag("next.json", Graph("next", {ShellTask("n", "touch ran-next")}));
@@ -688,14 +688,14 @@ TEST_F(ClusterTest, WatchOfRunningTaskNamesItsWorker) {
       StartCli({"--coordinator", address(), "watch", id});
   ASSERT_NE(watch, nullptr);
   ASSERT_TRUE(PollUntil(absl::Seconds(10), [&] {
-    return absl::StrContains(watch->Stderr(), "slow started");
+    return absl::StrContains(watch->Stdout(), "slow started");
   })) << watch->LogsForDiagnosis();
   WriteFileOrFail(Path("release"), "");
   absl::StatusOr<int> code = watch->WaitForExit(absl::Seconds(20));
   ASSERT_TRUE(code.ok()) << watch->LogsForDiagnosis();
   EXPECT_EQ(*code, 0) << watch->LogsForDiagnosis();
-  EXPECT_THAT(watch->Stderr(), HasSubstr("slow started on w1"));
-  EXPECT_THAT(watch->Stderr(), HasSubstr("slow succeeded"));
+  EXPECT_THAT(watch->Stdout(), HasSubstr("slow started on w1"));
+  EXPECT_THAT(watch->Stdout(), HasSubstr("slow succeeded"));
 }
 
 }  // namespace

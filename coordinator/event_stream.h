@@ -1,0 +1,35 @@
+// The server side of WatchGraph and FollowEvents: one reactor streams what
+// Coordinator::Follow delivers to one client.
+#ifndef VITTE_COORDINATOR_EVENT_STREAM_H_
+#define VITTE_COORDINATOR_EVENT_STREAM_H_
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "absl/status/statusor.h"
+#include "coordinator/coordinator.h"
+
+namespace vitte::task {
+
+enum class EventFraming {
+  // WatchGraph: one GraphEvent per message.
+  kOnePerMessage,
+  // FollowEvents: EventBatch messages, as many events as are queued, up to
+  // a size limit.
+  kBatches,
+};
+
+struct FollowTarget {
+  GraphId graph_id = 0;  // 0: every graph
+  uint64_t after = 0;
+};
+
+// Starts following `target` (or finishes at once with the error of a
+// target that did not parse). Deletes itself when the call is done.
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewEventStream(
+    Coordinator& coordinator, absl::StatusOr<FollowTarget> target,
+    EventFraming framing);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_EVENT_STREAM_H_
