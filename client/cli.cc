@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_follow.h"
+#include "absl/time/clock.h"
 #include "client/cli_output.h"
 #include "client/graph_export.h"
 #include "client/client.h"
@@ -46,6 +47,8 @@ constexpr char kUsage[] =
     "  retry GRAPH_ID              run the failed part of a finished graph "
     "again\n"
     "  workers                     connected workers\n"
+    "  logs GRAPH_ID TASK_ID [--attempt N] [-f] [--stream stdout|stderr|both]\n"
+    "                              a task's output (stdout and stderr)\n"
     "  graph GRAPH_ID|FILE.json [--format dot|mermaid|json]\n"
     "                              the DAG with its task states, to draw\n"
     "  run FILE.json [--jobs N] [--db PATH] [--noop]\n"
@@ -68,6 +71,9 @@ struct Options {
   int64_t after = 0;
   bool attempts = false;
   std::string log_level = "warn";
+  int64_t attempt = 0;
+  bool follow = false;
+  std::string stream = "both";
 };
 
 int Fail(const absl::Status& status) {
@@ -183,6 +189,78 @@ int Retry(Client& client, const std::vector<std::string>& args,
   return o.wait ? FollowGraph(client, args[0], 0,
                               FollowStyleFor(STDERR_FILENO, false), std::cerr)
                 : 0;
+}
+
+// Prints an attempt's output: the task's stdout to stdout, its stderr to
+// stderr. With --follow, polls until the attempt ended and everything is
+// printed; a coordinator that restarts meanwhile is waited for.
+int Logs(Client& client, const std::vector<std::string>& args,
+         const Options& o) {
+  if (args.size() != 2) return Usage("logs takes a graph id and a task id");
+  if (o.attempt < 0 || o.attempt > 1'000'000) {
+    return Usage("--attempt must be an attempt number (1, 2, ...; 0 = the "
+                 "latest)");
+  }
+  v1::GetLogsRequest request;
+  request.set_graph_id(args[0]);
+  request.set_task_id(args[1]);
+  request.set_attempt(static_cast<int32_t>(o.attempt));
+  if (o.stream == "stdout") {
+    request.set_streams(v1::LOG_STREAMS_STDOUT);
+  } else if (o.stream == "stderr") {
+    request.set_streams(v1::LOG_STREAMS_STDERR);
+  } else if (o.stream == "both") {
+    request.set_streams(v1::LOG_STREAMS_BOTH);
+  } else {
+    return Usage("--stream must be stdout, stderr or both");
+  }
+  const bool json = o.output == "json";
+  const absl::Duration kPollInterval = absl::Milliseconds(250);
+  const absl::Duration kUnreachableFor = absl::Seconds(60);
+  v1::GetLogsResponse all;
+  absl::Time reached = absl::Now();
+  while (true) {
+    absl::StatusOr<v1::GetLogsResponse> got = client.GetLogs(request);
+    if (!got.ok()) {
+      if (o.follow && absl::IsUnavailable(got.status()) &&
+          absl::Now() - reached < kUnreachableFor) {
+        absl::SleepFor(kPollInterval);
+        continue;
+      }
+      return Fail(got.status());
+    }
+    reached = absl::Now();
+    // From now on this attempt, even if asked for the latest: a retry that
+    // starts meanwhile must not switch attempts under the cursor.
+    request.set_attempt(got->attempt());
+    request.set_cursor(got->next_cursor());
+    if (json) {
+      std::string out = all.stdout_log().data() + got->stdout_log().data();
+      std::string err = all.stderr_log().data() + got->stderr_log().data();
+      bool out_cut = all.stdout_log().truncated() || got->stdout_log().truncated();
+      bool err_cut = all.stderr_log().truncated() || got->stderr_log().truncated();
+      all = *std::move(got);
+      all.mutable_stdout_log()->set_data(std::move(out));
+      all.mutable_stdout_log()->set_truncated(out_cut);
+      all.mutable_stderr_log()->set_data(std::move(err));
+      all.mutable_stderr_log()->set_truncated(err_cut);
+    } else {
+      std::cout << got->stdout_log().data() << std::flush;
+      std::cerr << got->stderr_log().data() << std::flush;
+      all.set_finished(got->finished());
+      all.set_more(got->more());
+    }
+    if (all.finished()) break;
+    if (all.more()) continue;
+    if (!o.follow) break;
+    absl::SleepFor(kPollInterval);
+  }
+  if (json) {
+    std::cout << LogsJson(args[0], args[1], all,
+                          request.streams() != v1::LOG_STREAMS_STDERR,
+                          request.streams() != v1::LOG_STREAMS_STDOUT);
+  }
+  return 0;
 }
 
 // FNV-1a: a stable digest of the DAG file, so that `run` finds the graph of
@@ -326,11 +404,16 @@ int RunCli(int argc, char** argv) {
                   "submit: idempotency key; a resubmit with the same key "
                   "returns the same graph");
   flags.AddString("output", &o.output,
-                  "status, list, workers, watch: text or json (watch: one "
+                  "status, list, workers, watch, logs: text or json (watch: one "
                   "EventBatch per line)");
   flags.AddInt("after", &o.after,
                "watch: resume after this event sequence number (a batch's "
                "cursor)");
+  flags.AddInt("attempt", &o.attempt,
+               "logs: attempt number (1 for the first); 0 = the latest");
+  flags.AddBool("follow", &o.follow,
+                "logs (also -f): follow a running attempt until it ends");
+  flags.AddString("stream", &o.stream, "logs: stdout, stderr or both");
   flags.AddBool("attempts", &o.attempts, "status: include every attempt");
   flags.AddInt("limit", &o.limit, "list: how many graphs");
   flags.AddInt("jobs", &o.jobs, "run: tasks at once (default: number of cores)");
@@ -343,7 +426,14 @@ int RunCli(int argc, char** argv) {
                   "again with the same --db resumes it");
   flags.AddString("log-level", &o.log_level,
                   "trace, debug, info, warn, error, critical or off");
-  auto args = flags.Parse(argc, argv);
+  // -f is the one short flag (as in tail -f); the parser knows long ones.
+  std::vector<std::string> arg_strings(argv, argv + argc);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : arg_strings) {
+    if (a == "-f") a = "--follow";
+    arg_ptrs.push_back(a.data());
+  }
+  auto args = flags.Parse(argc, arg_ptrs.data());
   if (flags.help_requested() || (args.ok() && args->empty())) {
     std::cout << flags.Help();
     return args.ok() && !args->empty() ? 0 : (flags.help_requested() ? 0 : 2);
@@ -375,6 +465,7 @@ int RunCli(int argc, char** argv) {
   if (command == "cancel") return Cancel(*client, rest);
   if (command == "workers") return Workers(*client, rest, o);
   if (command == "retry") return Retry(*client, rest, o);
+  if (command == "logs") return Logs(*client, rest, o);
   return Usage(absl::StrCat("unknown command \"", command, "\""));
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/json_quote.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace vitte::task {
@@ -41,6 +42,40 @@ std::string LastLines(const std::string& text, size_t n) {
       absl::StrSplit(absl::StripTrailingAsciiWhitespace(text), '\n');
   if (lines.size() > n) lines.erase(lines.begin(), lines.end() - n);
   return absl::StrJoin(lines, "\n");
+}
+
+// `text` with every byte that is not part of a valid UTF-8 sequence
+// replaced by U+FFFD, so that it can go into a JSON string.
+std::string ValidUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
+                           : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = len > 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF.
+      uint32_t cp = c & (0xFF >> (len + 1));
+      for (size_t k = 1; k < len; ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+      }
+      const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= min[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (!valid) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    out.append(text.data() + i, len);
+    i += len;
+  }
+  return out;
 }
 
 }  // namespace
@@ -225,6 +260,29 @@ void PrintFailures(std::ostream& out, const v1::Graph& graph) {
     }
   }
   if (skipped > 0) out << skipped << " task(s) skipped\n";
+}
+
+std::string LogsJson(const std::string& graph_id, const std::string& task_id,
+                     const v1::GetLogsResponse& logs, bool with_stdout,
+                     bool with_stderr) {
+  std::string out = absl::StrCat(
+      "{\n  \"graph_id\": ", JsonQuote(graph_id),
+      ",\n  \"task_id\": ", JsonQuote(ValidUtf8(task_id)),
+      ",\n  \"attempt\": ", logs.attempt(),
+      ",\n  \"attempt_id\": \"", logs.attempt_id(),
+      "\",\n  \"state\": ", JsonQuote(StateName(logs.state())),
+      ",\n  \"worker\": ", JsonQuote(ValidUtf8(logs.worker())),
+      ",\n  \"finished\": ", logs.finished() ? "true" : "false");
+  auto stream = [&](absl::string_view name, const v1::LogText& text) {
+    absl::StrAppend(&out, ",\n  \"", name, "\": ", JsonQuote(ValidUtf8(text.data())),
+                    ",\n  \"", name, "_truncated\": ",
+                    text.truncated() ? "true" : "false", ",\n  \"", name,
+                    "_bytes\": ", text.total_bytes());
+  };
+  if (with_stdout) stream("stdout", logs.stdout_log());
+  if (with_stderr) stream("stderr", logs.stderr_log());
+  out += "\n}\n";
+  return out;
 }
 
 }  // namespace vitte::task

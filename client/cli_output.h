@@ -34,6 +34,16 @@ void PrintWorkers(std::ostream& out, const std::vector<v1::WorkerInfo>& workers)
 // finished), or nothing.
 std::string ProgressLine(const v1::GraphEvent& event);
 
+// A task's output for `logs --output json`: one object with the attempt
+// (number, id, state, worker), whether it finished, and per stream read
+// ("stdout", "stderr") its text, "<stream>_truncated" and "<stream>_bytes"
+// (total written, 0 until the attempt reported). `logs` holds every
+// response's text appended, truncated flags or'ed, the rest from the last
+// response. Bytes that are not UTF-8 become U+FFFD.
+std::string LogsJson(const std::string& graph_id, const std::string& task_id,
+                     const v1::GetLogsResponse& logs, bool with_stdout,
+                     bool with_stderr);
+
 // What went wrong in a finished graph: each failed task with its exit
 // status and the end of its stderr, and how many tasks were skipped.
 void PrintFailures(std::ostream& out, const v1::Graph& graph);

@@ -131,6 +131,17 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
                                      response.workers().end());
 }
 
+absl::StatusOr<v1::GetLogsResponse> Client::GetLogs(
+    const v1::GetLogsRequest& request) {
+  v1::GetLogsResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->GetLogs(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response;
+}
+
 absl::StatusOr<v1::GraphState> Client::Watch(
     const std::string& graph_id,
     absl::FunctionRef<void(const v1::GraphEvent&)> on_event) {

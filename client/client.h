@@ -45,6 +45,10 @@ class Client {
   // returns how many.
   absl::StatusOr<int64_t> Retry(const std::string& graph_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // One attempt's output from request.cursor on (see v1.GetLogsRequest).
+  // NOT_FOUND names an unknown graph, task or attempt; FAILED_PRECONDITION
+  // when the task has not started yet.
+  absl::StatusOr<v1::GetLogsResponse> GetLogs(const v1::GetLogsRequest& request);
 
   // Calls `on_event` for each event of the graph (first one per task, then
   // every change) until the graph finishes; returns its final state. Rides

@@ -502,6 +502,7 @@ uint64_t Coordinator::Apply(Effects& fx) {
   for (AttemptRecord& a : fx.writes.attempts) {
     PutRow(batch.attempt_rows, writes.attempts, a.id, std::move(a));
   }
+  for (OutputChunk& c : fx.writes.output) writes.output.push_back(std::move(c));
   std::vector<GraphId> finished;
   for (GraphId graph_id : fx.graphs) {
     auto g = graphs_.find(graph_id);

@@ -25,6 +25,7 @@
 #include "coordinator/graph_run.h"
 #include "coordinator/ready_queue.h"
 #include "coordinator/store.h"
+#include "coordinator/task_logs.h"
 #include "coordinator/types.h"
 
 namespace vitte::task {
@@ -101,6 +102,28 @@ struct GraphSummaryView {
   TaskCounts counts;
 };
 
+// What Coordinator::GetLogs reads: one attempt of one task.
+struct LogsQuery {
+  GraphId graph_id = 0;
+  std::string task_id;
+  int32_t attempt = 0;  // number; 0 = the latest
+  bool read_stdout = true;
+  bool read_stderr = true;
+  std::string cursor;  // see FormatLogCursor; "" = from the start
+};
+
+struct LogsView {
+  AttemptRecord attempt;
+  // Empty slices for streams not asked for.
+  LogSlice out;
+  LogSlice err;
+  std::string next_cursor;
+  // The attempt ended and both slices reach the end of their streams.
+  bool finished = false;
+  // A slice was cut at its size limit.
+  bool more = false;
+};
+
 struct CoordinatorOptions {
   GraphLimits limits;
   // Told to workers: how often they send a message when idle.
@@ -139,6 +162,9 @@ struct CoordinatorOptions {
   // Events kept in memory so that a follower that reconnects gets exactly
   // what it missed; one further behind gets a compacted catch-up.
   size_t event_history = 100'000;
+  // Per attempt and stream, output kept from the start of the stream (the
+  // head; see task_logs.h). Told to workers, which send no more.
+  int64_t max_log_bytes = 1 << 20;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -169,6 +195,11 @@ class Coordinator {
   absl::StatusOr<GraphView> GetGraph(GraphId graph_id, bool all_attempts);
   absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
   std::vector<WorkerView> ListWorkers();
+  // The output of one attempt from query.cursor on (at most 4 MiB per
+  // stream). NOT_FOUND names an unknown graph, task or attempt;
+  // FAILED_PRECONDITION when the task has not started; INVALID_ARGUMENT for
+  // a malformed cursor.
+  absl::StatusOr<LogsView> GetLogs(const LogsQuery& query);
 
   // Sends `watcher` the events of graph `graph_id` (0: of every graph)
   // after sequence `after`, then every change as it commits, until the
@@ -202,6 +233,11 @@ class Coordinator {
   // attempt that is not the task's current one, or not this session's, is
   // refused (fenced) and changes nothing; returns how many were refused.
   int Report(SessionId session, const std::vector<AttemptOutcome>& results);
+  // Stores output of running attempts (the part before max_log_bytes),
+  // committed with the next batch. Chunks for an attempt that is not a
+  // running one of this session are dropped (fenced), as results are;
+  // returns how many. Does not renew the lease (see Heartbeat).
+  int ReportOutput(SessionId session, std::vector<OutputChunk> chunks);
   // The session is alive (renews its lease). False if the session is
   // unknown: it was declared lost or replaced.
   bool Heartbeat(SessionId session);

@@ -128,6 +128,8 @@ int Coordinator::Report(SessionId session,
       a.timed_out = r.timed_out;
       a.stdout_tail = r.stdout_tail;
       a.stderr_tail = r.stderr_tail;
+      a.stdout_bytes = r.stdout_bytes;
+      a.stderr_bytes = r.stderr_bytes;
       // Both ends of an attempt are stamped with the coordinator's clock
       // (dispatch, then result received); workers' clocks may disagree.
       GraphRun& run = *graphs_.at(graph_id);

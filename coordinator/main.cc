@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   flags.AddInt("max-lost-attempts", &max_lost,
                "a task whose worker is lost this many times fails for good "
                "(a task that kills the workers it runs on)");
+  int64_t max_log_bytes = options.coordinator.max_log_bytes;
+  flags.AddInt("max-log-bytes", &max_log_bytes,
+               "output kept per attempt and stream from its start (the "
+               "last 64 KiB are kept too; the rest is marked as not kept)");
   int64_t max_message = options.max_message_bytes;
   flags.AddInt("max-message-bytes", &max_message,
                "largest request accepted from a client or worker");
@@ -111,6 +115,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.max_message_bytes = static_cast<int>(max_message);
+  if (max_log_bytes < 0 || max_log_bytes > (int64_t{1} << 30)) {
+    std::cerr << "vitte-taskd: --max-log-bytes must be in 0..1073741824\n";
+    return 2;
+  }
+  options.coordinator.max_log_bytes = max_log_bytes;
   if (options.coordinator.lease_timeout <= options.coordinator.heartbeat_interval) {
     std::cerr << "vitte-taskd: --lease-timeout must be longer than "
                  "--heartbeat-interval\n";

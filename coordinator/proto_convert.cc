@@ -63,6 +63,10 @@ static_assert(static_cast<int>(GraphState::kCancelled) ==
               v1::GRAPH_STATE_CANCELLED);
 static_assert(static_cast<int>(AttemptState::kCancelled) ==
               v1::ATTEMPT_STATE_CANCELLED);
+static_assert(static_cast<int>(OutputStream::kStdout) ==
+              v1::OUTPUT_STREAM_STDOUT);
+static_assert(static_cast<int>(OutputStream::kStderr) ==
+              v1::OUTPUT_STREAM_STDERR);
 
 GraphSpec FromProto(const v1::GraphSpec& in) {
   GraphSpec out;
@@ -104,7 +108,39 @@ AttemptOutcome FromProto(const v1::AttemptResult& in) {
   out.stderr_tail = in.stderr_tail();
   out.started_at_ms = in.started_at_ms();
   out.finished_at_ms = in.finished_at_ms();
+  out.stdout_bytes = in.stdout_bytes();
+  out.stderr_bytes = in.stderr_bytes();
   return out;
+}
+
+std::optional<OutputChunk> FromProto(v1::OutputChunk&& in) {
+  if (in.stream() != v1::OUTPUT_STREAM_STDOUT &&
+      in.stream() != v1::OUTPUT_STREAM_STDERR) {
+    return std::nullopt;
+  }
+  OutputChunk out;
+  out.attempt_id = in.attempt_id();
+  out.stream = static_cast<OutputStream>(in.stream());
+  out.offset = in.offset();
+  out.data = std::move(*in.mutable_data());
+  return out;
+}
+
+void ToProto(const LogsView& in, v1::GetLogsResponse& out) {
+  out.set_attempt(in.attempt.number);
+  out.set_attempt_id(in.attempt.id);
+  out.set_state(static_cast<v1::AttemptState>(in.attempt.state));
+  out.set_worker(in.attempt.worker);
+  auto fill = [](const LogSlice& slice, uint64_t total, v1::LogText& text) {
+    text.set_data(slice.text);
+    text.set_truncated(slice.truncated);
+    text.set_total_bytes(total);
+  };
+  fill(in.out, in.attempt.stdout_bytes, *out.mutable_stdout_log());
+  fill(in.err, in.attempt.stderr_bytes, *out.mutable_stderr_log());
+  out.set_next_cursor(in.next_cursor);
+  out.set_finished(in.finished);
+  out.set_more(in.more);
 }
 
 WorkerRegistration FromProto(const v1::Register& in) {

@@ -82,6 +82,20 @@ ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE graphs ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: task output. Attempts get the byte counts of their result;
+    // output_chunks keeps the head of each stream as workers stream it
+    // (stream: 1 stdout, 2 stderr).
+    R"sql(
+ALTER TABLE attempts ADD COLUMN stdout_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN stderr_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE output_chunks (
+  attempt_id INTEGER NOT NULL,
+  stream INTEGER NOT NULL,
+  byte_offset INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (attempt_id, stream, byte_offset)
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -92,7 +106,7 @@ constexpr char kTaskColumns[] =
 constexpr char kAttemptColumns[] =
     "id, graph_id, task_idx, number, worker, session_id, state, started_ms, "
     "finished_ms, exit_code, signal, timed_out, error, stdout_tail, "
-    "stderr_tail";
+    "stderr_tail, stdout_bytes, stderr_bytes";
 constexpr char kGraphColumns[] =
     "id, name, COALESCE(request_id, ''), state, cancel_requested, "
     "created_ms, finished_ms, sequence";
@@ -137,6 +151,8 @@ AttemptRecord ReadAttemptRow(const sql::Statement& s, int first_column = 0) {
   a.error = s.ColumnText(col(12));
   a.stdout_tail = s.ColumnBlob(col(13));
   a.stderr_tail = s.ColumnBlob(col(14));
+  a.stdout_bytes = static_cast<uint64_t>(s.ColumnInt(col(15)));
+  a.stderr_bytes = static_cast<uint64_t>(s.ColumnInt(col(16)));
   return a;
 }
 
@@ -159,6 +175,7 @@ struct Store::Statements {
   sql::Statement update_task;
   sql::Statement upsert_attempt;
   sql::Statement update_graph;
+  sql::Statement insert_chunk;
 };
 
 Store::Store(std::string path, int lock_fd)
@@ -260,15 +277,21 @@ absl::Status Store::Init(StoreOptions options) {
                    db.Prepare(absl::StrCat(
                        "INSERT INTO attempts (", kAttemptColumns,
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15) ON CONFLICT (id) DO UPDATE "
-                       "SET worker = ?5, session_id = ?6, state = ?7, "
-                       "finished_ms = ?9, exit_code = ?10, signal = ?11, "
-                       "timed_out = ?12, error = ?13, stdout_tail = ?14, "
-                       "stderr_tail = ?15")));
+                       "?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT (id) "
+                       "DO UPDATE SET worker = ?5, session_id = ?6, "
+                       "state = ?7, finished_ms = ?9, exit_code = ?10, "
+                       "signal = ?11, timed_out = ?12, error = ?13, "
+                       "stdout_tail = ?14, stderr_tail = ?15, "
+                       "stdout_bytes = ?16, stderr_bytes = ?17")));
   ASSIGN_OR_RETURN(stmts->update_graph,
                    db.Prepare("UPDATE graphs SET state = ?2, "
                               "cancel_requested = ?3, finished_ms = ?4, "
                               "sequence = ?5 WHERE id = ?1"));
+  // A chunk sent twice (a resend after a reconnect) is kept once.
+  ASSIGN_OR_RETURN(stmts->insert_chunk,
+                   db.Prepare("INSERT OR IGNORE INTO output_chunks "
+                              "(attempt_id, stream, byte_offset, data) "
+                              "VALUES (?1, ?2, ?3, ?4)"));
   write_stmts_ = std::move(stmts);
 
   absl::MutexLock r(&read_mu_);
@@ -374,8 +397,17 @@ absl::Status Store::Commit(const StoreWrites& writes) {
         .Bind(12, int64_t{a.timed_out})
         .Bind(13, a.error)
         .BindBlob(14, a.stdout_tail)
-        .BindBlob(15, a.stderr_tail);
+        .BindBlob(15, a.stderr_tail)
+        .Bind(16, static_cast<int64_t>(a.stdout_bytes))
+        .Bind(17, static_cast<int64_t>(a.stderr_bytes));
     RETURN_IF_ERROR(st.upsert_attempt.Run());
+  }
+  for (const OutputChunk& c : writes.output) {
+    st.insert_chunk.Bind(1, static_cast<int64_t>(c.attempt_id))
+        .Bind(2, static_cast<int64_t>(c.stream))
+        .Bind(3, static_cast<int64_t>(c.offset))
+        .BindBlob(4, c.data);
+    RETURN_IF_ERROR(st.insert_chunk.Run());
   }
   for (const auto& t : writes.tasks) {
     st.update_task.Bind(1, t.graph_id)
@@ -707,6 +739,108 @@ absl::StatusOr<StoredChanges> Store::ReadChangesLocked(GraphId id,
       }
     }
     tasks.Reset();
+  }
+  return out;
+}
+
+absl::StatusOr<AttemptOutput> Store::ReadAttemptOutput(const OutputQuery& q) {
+  absl::MutexLock r(&read_mu_);
+  // One snapshot: an attempt seen finished comes with every chunk committed
+  // before its result.
+  absl::StatusOr<AttemptOutput> result;
+  RETURN_IF_ERROR(InReadTransaction(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) -> absl::Status {
+        result = ReadAttemptOutputLocked(q);
+        return result.status();
+      }));
+  return result;
+}
+
+absl::StatusOr<AttemptOutput> Store::ReadAttemptOutputLocked(
+    const OutputQuery& q) {
+  sql::Database& db = *reader_;
+  int64_t index = q.task_index;
+  std::string task_name = q.task_id;
+  {
+    // Tells an unknown graph from an unknown task, and names the task.
+    ASSIGN_OR_RETURN(auto s, db.Prepare("SELECT id FROM graphs WHERE id = ?1"));
+    s.Bind(1, q.graph_id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown graph \"", q.graph_id, "\""));
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(
+        auto s, index >= 0
+                    ? db.Prepare("SELECT idx, task_id FROM tasks WHERE "
+                                 "graph_id = ?1 AND idx = ?2")
+                    : db.Prepare("SELECT idx, task_id FROM tasks WHERE "
+                                 "graph_id = ?1 AND task_id = ?2"));
+    s.Bind(1, q.graph_id);
+    if (index >= 0) {
+      s.Bind(2, index);
+    } else {
+      s.Bind(2, q.task_id);
+    }
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return absl::NotFoundError(absl::StrCat(
+          "graph ", q.graph_id, " has no task \"", q.task_id, "\""));
+    }
+    index = s.ColumnInt(0);
+    task_name = s.ColumnText(1);
+  }
+  AttemptOutput out;
+  {
+    ASSIGN_OR_RETURN(auto s, db.Prepare(absl::StrCat(
+                                 "SELECT ", kAttemptColumns,
+                                 " FROM attempts WHERE graph_id = ?1 AND "
+                                 "task_idx = ?2 ORDER BY number DESC")));
+    s.Bind(1, q.graph_id).Bind(2, index);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task \"", task_name, "\" of graph ", q.graph_id,
+                       " has not started yet: it has no attempt"));
+    }
+    const int32_t latest = static_cast<int32_t>(s.ColumnInt(3));
+    while (row && q.number != 0 && s.ColumnInt(3) != q.number) {
+      ASSIGN_OR_RETURN(row, s.Step());
+    }
+    if (!row) {
+      return absl::NotFoundError(absl::StrCat(
+          "task \"", task_name, "\" of graph ", q.graph_id, " has no attempt ",
+          q.number, " (its attempts are 1 to ", latest, ")"));
+    }
+    out.attempt = ReadAttemptRow(s);
+  }
+  ASSIGN_OR_RETURN(auto chunks,
+                   db.Prepare("SELECT byte_offset, data FROM output_chunks "
+                              "WHERE attempt_id = ?1 AND stream = ?2 AND "
+                              "byte_offset + length(data) >= ?3 "
+                              "ORDER BY byte_offset"));
+  for (int i = 0; i < 2; ++i) {
+    if (!q.read[i]) continue;
+    const OutputStream stream =
+        i == 0 ? OutputStream::kStdout : OutputStream::kStderr;
+    chunks.Bind(1, static_cast<int64_t>(out.attempt.id))
+        .Bind(2, static_cast<int64_t>(stream))
+        .Bind(3, static_cast<int64_t>(q.from[i]));
+    size_t bytes = 0;
+    while (bytes < q.max_bytes) {
+      ASSIGN_OR_RETURN(bool row, chunks.Step());
+      if (!row) break;
+      OutputChunk& c = out.chunks[i].emplace_back();
+      c.attempt_id = out.attempt.id;
+      c.stream = stream;
+      c.offset = static_cast<uint64_t>(chunks.ColumnInt(0));
+      c.data = chunks.ColumnBlob(1);
+      bytes += c.data.size();
+    }
+    out.cut[i] = bytes >= q.max_bytes;
+    chunks.Reset();
   }
   return out;
 }

@@ -55,16 +55,20 @@ struct StoreWrites {
   // Inserted, or replaced when the id exists (a finished attempt).
   std::vector<AttemptRecord> attempts;
   std::vector<GraphUpdate> graphs;
+  // Output of running attempts, written after `attempts`. A chunk whose
+  // (attempt, stream, offset) is stored already is ignored.
+  std::vector<OutputChunk> output;
 
   bool empty() const {
     return new_graphs.empty() && tasks.empty() && attempts.empty() &&
-           graphs.empty();
+           graphs.empty() && output.empty();
   }
   void Clear() {
     new_graphs.clear();
     tasks.clear();
     attempts.clear();
     graphs.clear();
+    output.clear();
   }
 };
 
@@ -100,6 +104,33 @@ struct StoredChanges {
   std::vector<Graph> graphs;
 };
 
+// Which output Store::ReadAttemptOutput reads.
+struct OutputQuery {
+  GraphId graph_id = 0;
+  // The task: its index when the caller knows it (>= 0), else its id.
+  int32_t task_index = -1;
+  std::string task_id;
+  // Attempt number; 0 = the task's latest attempt.
+  int32_t number = 0;
+  // Per stream (index 0 stdout, 1 stderr): whether to read it, and from
+  // which offset on (chunks that end before it are skipped; the one that
+  // ends at it is read, for the byte before the offset).
+  bool read[2] = {true, true};
+  uint64_t from[2] = {0, 0};
+  // Stop reading a stream's chunks once this many bytes were read.
+  size_t max_bytes = 4 << 20;
+};
+
+// One attempt and the output chunks asked for, from one snapshot.
+struct AttemptOutput {
+  AttemptRecord attempt;
+  // Per stream (0 stdout, 1 stderr), ordered by offset; the last one may
+  // be followed by more that max_bytes left out.
+  std::vector<OutputChunk> chunks[2];
+  // Reading a stream stopped at max_bytes: more chunks may follow.
+  bool cut[2] = {false, false};
+};
+
 // Which attempts Store::ReadGraph reads with the graph.
 enum class AttemptsToRead { kNone, kLast, kAll };
 
@@ -116,7 +147,7 @@ class Store {
   ~Store();
 
   // Schema version this build writes.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Stores a new graph with every task in `initial` state, under the next
   // free id, in a transaction of its own; returns the id. With a non-empty
@@ -166,6 +197,9 @@ class Store {
   // Most recent first, with task counts.
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> ListGraphs(
       int limit);
+  // An attempt with its output. NOT_FOUND names the unknown graph, task or
+  // attempt number; FAILED_PRECONDITION when the task has no attempt yet.
+  absl::StatusOr<AttemptOutput> ReadAttemptOutput(const OutputQuery& query);
 
   const std::string& path() const { return path_; }
   // Transactions committed by Commit so far.
@@ -190,6 +224,8 @@ class Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttemptsLocked(GraphId id,
                                                                 bool all)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  absl::StatusOr<AttemptOutput> ReadAttemptOutputLocked(const OutputQuery& q)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   // Runs `read` in one read transaction of the reader connection, so that
   // its queries see one snapshot. A failed COMMIT is rolled back, so the

@@ -129,6 +129,20 @@ absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
   return absl::OkStatus();
 }
 
+absl::Status TaskServiceImpl::Logs(const v1::GetLogsRequest& request,
+                                   v1::GetLogsResponse& response) {
+  LogsQuery query;
+  ASSIGN_OR_RETURN(query.graph_id, ParseGraphId(request.graph_id()));
+  query.task_id = request.task_id();
+  query.attempt = request.attempt();
+  query.read_stdout = request.streams() != v1::LOG_STREAMS_STDERR;
+  query.read_stderr = request.streams() != v1::LOG_STREAMS_STDOUT;
+  query.cursor = request.cursor();
+  ASSIGN_OR_RETURN(LogsView view, coordinator_.GetLogs(query));
+  ToProto(view, response);
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   v1::SubmitGraphResponse answer;
@@ -169,6 +183,11 @@ absl::StatusOr<FollowTarget> ParseFollowTarget(const std::string& graph_id,
 }
 
 }  // namespace
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetLogs(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Logs);
+}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
     grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {

@@ -20,7 +20,8 @@ using TaskServiceBase = v1::TaskService::WithRawCallbackMethod_SubmitGraph<
                     v1::TaskService::WithRawCallbackMethod_ListWorkers<
                         v1::TaskService::WithRawCallbackMethod_WatchGraph<
                             v1::TaskService::WithRawCallbackMethod_FollowEvents<
-                                v1::TaskService::Service>>>>>>>>;
+                                v1::TaskService::WithRawCallbackMethod_GetLogs<
+                                    v1::TaskService::Service>>>>>>>>>;
 
 // Thread-safe.
 class TaskServiceImpl final : public TaskServiceBase {
@@ -46,6 +47,8 @@ class TaskServiceImpl final : public TaskServiceBase {
   grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* ctx,
                                         const Raw* request,
                                         Raw* response) override;
+  grpc::ServerUnaryReactor* GetLogs(grpc::CallbackServerContext* ctx,
+                                    const Raw* request, Raw* response) override;
   grpc::ServerWriteReactor<Raw>* WatchGraph(grpc::CallbackServerContext* ctx,
                                             const Raw* request) override;
   grpc::ServerWriteReactor<Raw>* FollowEvents(grpc::CallbackServerContext* ctx,
@@ -64,6 +67,8 @@ class TaskServiceImpl final : public TaskServiceBase {
                      v1::RetryGraphResponse& response);
   absl::Status Workers(const v1::ListWorkersRequest& request,
                        v1::ListWorkersResponse& response);
+  absl::Status Logs(const v1::GetLogsRequest& request,
+                    v1::GetLogsResponse& response);
 
   Coordinator& coordinator_;
 };

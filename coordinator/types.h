@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/graph_spec.h"
+#include "common/output_stream.h"
 
 namespace vitte::task {
 
@@ -71,6 +72,18 @@ struct AttemptOutcome {
   std::string stderr_tail;
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
+  // Bytes written to each stream in all; 0 from workers that do not count.
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
+};
+
+// Output of a running attempt: `data` starts at byte `offset` of its
+// stream.
+struct OutputChunk {
+  AttemptId attempt_id = 0;
+  OutputStream stream = OutputStream::kStdout;
+  uint64_t offset = 0;
+  std::string data;
 };
 
 // One dispatch of a task, as stored.
@@ -90,6 +103,10 @@ struct AttemptRecord {
   std::string error;
   std::string stdout_tail;
   std::string stderr_tail;
+  // Bytes written to each stream in all, as reported with the result; 0
+  // without a result, or from a worker that does not count them.
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
 };
 
 // The mutable part of a task, as stored.

@@ -55,6 +55,18 @@ class SessionReactor
       session_ = *session;
     } else {
       bool alive = true;
+      if (in_.output_size() > 0) {
+        // Before the results: an attempt's last output may travel with its
+        // result, which ends the attempt.
+        std::vector<OutputChunk> chunks;
+        chunks.reserve(in_.output_size());
+        for (v1::OutputChunk& c : *in_.mutable_output()) {
+          if (std::optional<OutputChunk> chunk = FromProto(std::move(c))) {
+            chunks.push_back(*std::move(chunk));
+          }
+        }
+        coordinator_.ReportOutput(session_, std::move(chunks));
+      }
       if (in_.results_size() > 0) {
         std::vector<AttemptOutcome> results;
         results.reserve(in_.results_size());
@@ -103,10 +115,13 @@ class SessionReactor
                       absl::Duration heartbeat_interval) override {
       absl::MutexLock lock(&mu_);
       if (reactor_ == nullptr) return;
+      const int64_t max_log_bytes =
+          reactor_->coordinator_.options().max_log_bytes;
       reactor_->Queue([&](v1::CoordinatorMessage& m) {
         m.mutable_registered()->set_session_id(session);
         m.mutable_registered()->set_heartbeat_interval_ms(
             absl::ToInt64Milliseconds(heartbeat_interval));
+        m.mutable_registered()->set_max_log_bytes(max_log_bytes);
       });
     }
     void Send(std::vector<Assignment> assignments,

@@ -4,12 +4,15 @@
 #define VITTE_WORKER_COMMAND_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/output_stream.h"
 
 namespace vitte::task {
 
@@ -23,6 +26,10 @@ struct ProcessSpec {
   // Wall-clock limit; past it the process group gets SIGTERM, then SIGKILL
   // after the runner's kill grace period.
   absl::Duration timeout = absl::InfiniteDuration();
+  // Optional. Gets every byte the process writes, in order per stream, as
+  // it is read and before `done`; called on a thread owned by the runner,
+  // so it must return quickly and must not call the runner.
+  std::function<void(OutputStream, absl::string_view)> on_output;
 };
 
 struct ProcessResult {
@@ -38,6 +45,9 @@ struct ProcessResult {
   // Last bytes written to stdout / stderr (bounded by the runner).
   std::string stdout_tail;
   std::string stderr_tail;
+  // Bytes written to stdout / stderr in all.
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
   absl::Time started_at;
   absl::Time finished_at;
 

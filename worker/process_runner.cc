@@ -121,6 +121,9 @@ class TailBuffer {
     if (buf_.size() >= 2 * limit_) Trim();
   }
 
+  // Bytes appended so far.
+  uint64_t total() const { return dropped_ + buf_.size(); }
+
   // The tail, after a "[... N bytes truncated ...]\n" line if N > 0 bytes
   // were dropped.
   std::string Finish() && {
@@ -359,6 +362,8 @@ class ProcessRunner::Supervisor {
     UniqueFd err;
     TailBuffer out_tail;
     TailBuffer err_tail;
+    // ProcessSpec::on_output; may be empty.
+    std::function<void(OutputStream, absl::string_view)> on_output;
     // When to send SIGTERM (kNever without a timeout).
     SteadyTime deadline = kNever;
     // Set when SIGTERM has been sent (timeout or cancel); then kill_at is
@@ -385,9 +390,9 @@ class ProcessRunner::Supervisor {
   void Stop(Proc& proc, bool timed_out, SteadyTime now);
   // Waits for output, exits, deadlines or a wake-up, and acts on them.
   void PollOnce();
-  // One read() from `fd` into `tail`; closes `fd` at EOF or on error.
-  // Returns whether bytes were read.
-  bool ReadOnce(UniqueFd& fd, TailBuffer& tail);
+  // One read() from the run's `stream` into its tail and on_output;
+  // closes the pipe at EOF or on error. Returns whether bytes were read.
+  bool ReadOnce(Proc& proc, OutputStream stream);
   // Kills what is left of the run's group, collects the buffered output,
   // reaps the main process and queues the result.
   void Finish(uint64_t id, bool shut_down);
@@ -473,6 +478,7 @@ void ProcessRunner::Supervisor::HandleStart(Request request) {
   proc->deadline = DeadlineAfter(SteadyClock::now(), request.spec.timeout);
   proc->started_at = started_at;
   proc->done = std::move(request.done);
+  proc->on_output = std::move(request.spec.on_output);
   procs_[request.run_id] = std::move(proc);
 }
 
@@ -501,10 +507,18 @@ void ProcessRunner::Supervisor::Stop(Proc& proc, bool timed_out,
   proc.kill_at = DeadlineAfter(now, options_.kill_grace);
 }
 
-bool ProcessRunner::Supervisor::ReadOnce(UniqueFd& fd, TailBuffer& tail) {
+bool ProcessRunner::Supervisor::ReadOnce(Proc& proc, OutputStream stream) {
+  const bool out = stream == OutputStream::kStdout;
+  UniqueFd& fd = out ? proc.out : proc.err;
+  if (!fd.valid()) return false;
   ssize_t n = read(fd.get(), buf_.data(), buf_.size());
   if (n > 0) {
-    tail.Append(buf_.data(), static_cast<size_t>(n));
+    (out ? proc.out_tail : proc.err_tail)
+        .Append(buf_.data(), static_cast<size_t>(n));
+    if (proc.on_output) {
+      proc.on_output(stream,
+                     absl::string_view(buf_.data(), static_cast<size_t>(n)));
+    }
     return true;
   }
   if (n == 0 || (errno != EAGAIN && errno != EINTR)) fd.Reset();
@@ -558,10 +572,10 @@ void ProcessRunner::Supervisor::PollOnce() {
         break;
       }
       case Source::kOut:
-        ReadOnce(proc->out, proc->out_tail);
+        ReadOnce(*proc, OutputStream::kStdout);
         break;
       case Source::kErr:
-        ReadOnce(proc->err, proc->err_tail);
+        ReadOnce(*proc, OutputStream::kStderr);
         break;
       case Source::kExit:
         proc->exited = true;
@@ -599,13 +613,12 @@ void ProcessRunner::Supervisor::Finish(uint64_t id, bool shut_down) {
   // Take what is already buffered, but do not wait for EOF: a killed
   // straggler closes its copy of the pipe only once it is gone, and one that
   // escaped the group never might.
-  for (auto [fd, tail] : {std::pair{&proc->out, &proc->out_tail},
-                          std::pair{&proc->err, &proc->err_tail}}) {
-    for (int i = 0; i < kMaxDrainReads && fd->valid() && ReadOnce(*fd, *tail);
-         ++i) {
+  for (OutputStream stream : {OutputStream::kStdout, OutputStream::kStderr}) {
+    for (int i = 0; i < kMaxDrainReads && ReadOnce(*proc, stream); ++i) {
     }
-    fd->Reset();
   }
+  proc->out.Reset();
+  proc->err.Reset();
 
   ProcessResult result;
   result.started = true;
@@ -634,6 +647,8 @@ void ProcessRunner::Supervisor::Finish(uint64_t id, bool shut_down) {
     result.cancelled = true;
     result.error = "runner shut down";
   }
+  result.stdout_bytes = proc->out_tail.total();
+  result.stderr_bytes = proc->err_tail.total();
   result.stdout_tail = std::move(proc->out_tail).Finish();
   result.stderr_tail = std::move(proc->err_tail).Finish();
   result.finished_at = absl::Now();

@@ -32,7 +32,8 @@ struct ProcessRunnerOptions {
 };
 
 // Runs each ProcessSpec with posix_spawnp() in a new process group: stdin is
-// /dev/null, stdout and stderr go to pipes whose tails are kept, the signal
+// /dev/null, stdout and stderr go to pipes whose tails are kept (and whose
+// every read goes to ProcessSpec::on_output, if set), the signal
 // mask is empty and every signal has its default disposition, and no file
 // descriptor beyond 0-2 is inherited. argv[0] is looked up in the runner's
 // PATH (not in spec.env's). A run ends when its main process has exited: any

@@ -39,8 +39,18 @@ void ToProto(const WorkResult& in, v1::AttemptResult& out) {
   out.set_error(r.error);
   out.set_stdout_tail(r.stdout_tail);
   out.set_stderr_tail(r.stderr_tail);
+  out.set_stdout_bytes(r.stdout_bytes);
+  out.set_stderr_bytes(r.stderr_bytes);
   out.set_started_at_ms(absl::ToUnixMillis(r.started_at));
   out.set_finished_at_ms(absl::ToUnixMillis(r.finished_at));
+}
+
+void ToProto(const WorkOutput& in, v1::OutputChunk& out) {
+  out.set_attempt_id(in.attempt_id);
+  out.set_stream(in.stream == OutputStream::kStdout ? v1::OUTPUT_STREAM_STDOUT
+                                                    : v1::OUTPUT_STREAM_STDERR);
+  out.set_offset(in.offset);
+  out.set_data(in.data);
 }
 
 }  // namespace
@@ -142,6 +152,8 @@ bool WorkerSession::RunOnce() {
                 absl::Milliseconds(msg.registered().heartbeat_interval_ms());
           }
           registered = true;
+          worker_.set_output_limit(static_cast<uint64_t>(
+              std::max<int64_t>(msg.registered().max_log_bytes(), 0)));
           {
             absl::MutexLock l(&mu_);
             connected_ = true;
@@ -188,6 +200,7 @@ bool WorkerSession::RunOnce() {
       }
       v1::WorkerMessage msg;
       std::vector<WorkResult> results;
+      std::vector<WorkOutput> output;
       if (draining && !told_draining) {
         msg.set_draining(true);
         told_draining = true;
@@ -195,7 +208,13 @@ bool WorkerSession::RunOnce() {
         absl::Time until = absl::Now() + interval;
         if (draining) until = std::min(until, drain_deadline);
         results = worker_.TakeResults(until, options_.result_batch_window);
+        // After the results, so that their attempts' last output comes too
+        // (the coordinator applies output first).
+        output = worker_.TakeOutput(results);
         for (const WorkResult& r : results) ToProto(r, *msg.add_results());
+        // Kept (copied into msg): it goes back to the worker if the write
+        // fails.
+        for (const WorkOutput& o : output) ToProto(o, *msg.add_output());
       }
       bool goodbye = false;
       if (told_draining) {
@@ -212,6 +231,7 @@ bool WorkerSession::RunOnce() {
       }
       if (!stream.rw->Write(msg)) {
         worker_.ReturnResults(std::move(results));
+        worker_.ReturnOutput(std::move(output));
         break;
       }
       if (goodbye) {

@@ -7,8 +7,8 @@
 
 namespace vitte::task {
 
-Worker::Worker(CommandRunner& runner, int slots)
-    : runner_(runner), slots_(slots) {}
+Worker::Worker(CommandRunner& runner, int slots, WorkerOutputOptions output)
+    : runner_(runner), slots_(slots), output_options_(output) {}
 
 Worker::~Worker() {
   std::vector<uint64_t> running;
@@ -44,6 +44,7 @@ std::vector<WorkAssignment> Worker::FillSlotsLocked() {
   std::vector<WorkAssignment> starts;
   while (!queue_.empty() && static_cast<int>(running_.size()) < slots_) {
     running_.insert(queue_.front().attempt_id);
+    written_[queue_.front().attempt_id] = {0, 0};
     starts.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -55,6 +56,10 @@ void Worker::StartAll(std::vector<WorkAssignment> starts) {
     const uint64_t id = a.attempt_id;
     spdlog::debug("attempt {} ({} task \"{}\") starting", id, a.graph_id,
                   a.task_id);
+    a.process.on_output = [this, id](OutputStream stream,
+                                     absl::string_view data) {
+      OnOutput(id, stream, data);
+    };
     runner_.Start(id, std::move(a.process), [this, id](ProcessResult r) {
       OnDone(id, std::move(r));
     });
@@ -66,6 +71,7 @@ void Worker::OnDone(uint64_t attempt_id, ProcessResult result) {
   {
     absl::MutexLock lock(&mu_);
     running_.erase(attempt_id);
+    written_.erase(attempt_id);
     if (cancelled_.erase(attempt_id) == 0) {
       results_.push_back({attempt_id, std::move(result)});
     }
@@ -74,10 +80,94 @@ void Worker::OnDone(uint64_t attempt_id, ProcessResult result) {
   StartAll(std::move(starts));
 }
 
+void Worker::OnOutput(uint64_t attempt_id, OutputStream stream,
+                      absl::string_view data) {
+  absl::MutexLock lock(&mu_);
+  auto it = written_.find(attempt_id);
+  if (it == written_.end()) return;
+  uint64_t& written = it->second[stream == OutputStream::kStdout ? 0 : 1];
+  const uint64_t start = written;
+  written += data.size();
+  if (start >= output_limit_ || cancelled_.contains(attempt_id)) return;
+  data = data.substr(0, std::min<uint64_t>(data.size(), output_limit_ - start));
+  if (output_.empty()) output_since_ = absl::Now();
+  output_bytes_ += data.size();
+  // Reads of one stream follow each other; merging them keeps the pieces
+  // (and the coordinator's rows) few.
+  if (!output_.empty()) {
+    WorkOutput& last = output_.back();
+    if (last.attempt_id == attempt_id && last.stream == stream &&
+        last.offset + last.data.size() == start &&
+        last.data.size() + data.size() <= output_options_.flush_bytes) {
+      last.data.append(data.data(), data.size());
+      return;
+    }
+  }
+  output_.push_back({attempt_id, stream, start, std::string(data)});
+}
+
+void Worker::set_output_limit(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  output_limit_ = bytes;
+}
+
+bool Worker::OutputDueLocked() const {
+  return !output_.empty() &&
+         (output_bytes_ >= output_options_.flush_bytes ||
+          absl::Now() >= output_since_ + output_options_.flush_delay);
+}
+
+std::vector<WorkOutput> Worker::TakeOutput(std::vector<WorkResult>& results,
+                                           size_t max_bytes) {
+  absl::MutexLock lock(&mu_);
+  std::vector<WorkOutput> out;
+  size_t taken = 0;
+  while (!output_.empty() && (out.empty() || taken < max_bytes)) {
+    taken += output_.front().data.size();
+    out.push_back(std::move(output_.front()));
+    output_.pop_front();
+  }
+  output_bytes_ -= taken;
+  if (output_.empty()) {
+    output_since_ = absl::InfiniteFuture();
+  } else if (!results.empty()) {
+    absl::flat_hash_set<uint64_t> waiting;
+    for (const WorkOutput& o : output_) waiting.insert(o.attempt_id);
+    std::vector<WorkResult> later;
+    std::erase_if(results, [&](WorkResult& r) {
+      if (!waiting.contains(r.attempt_id)) return false;
+      later.push_back(std::move(r));
+      return true;
+    });
+    results_.insert(results_.begin(), std::make_move_iterator(later.begin()),
+                    std::make_move_iterator(later.end()));
+  }
+  return out;
+}
+
+void Worker::ReturnOutput(std::vector<WorkOutput> output) {
+  absl::MutexLock lock(&mu_);
+  if (output.empty()) return;
+  for (const WorkOutput& o : output) output_bytes_ += o.data.size();
+  output_.insert(output_.begin(), std::make_move_iterator(output.begin()),
+                 std::make_move_iterator(output.end()));
+  output_since_ = std::min(output_since_, absl::Now());
+}
+
 void Worker::Cancel(const std::vector<uint64_t>& attempt_ids) {
   std::vector<uint64_t> to_kill;
   {
     absl::MutexLock lock(&mu_);
+    // Output of a cancelled attempt would be refused by the coordinator.
+    absl::flat_hash_set<uint64_t> ids(attempt_ids.begin(), attempt_ids.end());
+    size_t dropped = 0;
+    std::erase_if(output_, [&](const WorkOutput& o) {
+      if (!ids.contains(o.attempt_id)) return false;
+      dropped += o.data.size();
+      return true;
+    });
+    output_bytes_ -= dropped;
+    if (output_.empty()) output_since_ = absl::InfiniteFuture();
     for (uint64_t id : attempt_ids) {
       if (running_.contains(id)) {
         cancelled_.insert(id);
@@ -98,10 +188,26 @@ void Worker::Cancel(const std::vector<uint64_t>& attempt_ids) {
 std::vector<WorkResult> Worker::TakeResults(absl::Time deadline,
                                             absl::Duration batch_window) {
   absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !results_.empty() || wake_;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  // Output becomes due with time, which no Condition sees: wait until the
+  // earlier of `deadline` and the flush time of the output waiting, and
+  // start again when the first output arrives (the flush time moves).
+  while (true) {
+    const absl::Time since = output_since_;
+    auto ready = [this, since]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !results_.empty() || wake_ ||
+             output_bytes_ >= output_options_.flush_bytes ||
+             output_since_ != since;
+    };
+    absl::Time until = deadline;
+    if (since != absl::InfiniteFuture()) {
+      until = std::min(until, since + output_options_.flush_delay);
+    }
+    mu_.AwaitWithDeadline(absl::Condition(&ready), until);
+    if (!results_.empty() || wake_ || OutputDueLocked() ||
+        absl::Now() >= deadline) {
+      break;
+    }
+  }
   // Tasks waiting in the queue mean every slot is busy: a result sent a
   // moment later idles nothing here, and the results of that moment share
   // its message (one write here, one read and one commit on the

@@ -4,12 +4,15 @@
 #ifndef VITTE_WORKER_WORKER_H_
 #define VITTE_WORKER_WORKER_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -29,11 +32,28 @@ struct WorkResult {
   ProcessResult result;
 };
 
+// Output of a running attempt, to send to the coordinator: `data` starts at
+// byte `offset` of the stream.
+struct WorkOutput {
+  uint64_t attempt_id = 0;
+  OutputStream stream = OutputStream::kStdout;
+  uint64_t offset = 0;
+  std::string data;
+};
+
+struct WorkerOutputOptions {
+  // Output waiting to be sent is due once it holds this many bytes, or
+  // this long after its first byte, whichever comes first: a task's output
+  // reaches the coordinator while it runs, in few messages.
+  size_t flush_bytes = 64 * 1024;
+  absl::Duration flush_delay = absl::Milliseconds(100);
+};
+
 // Thread-safe.
 class Worker {
  public:
   // `runner` must outlive the worker. slots > 0.
-  Worker(CommandRunner& runner, int slots);
+  Worker(CommandRunner& runner, int slots, WorkerOutputOptions output = {});
   // Cancels what still runs and waits for the runner to report it.
   ~Worker();
 
@@ -44,8 +64,10 @@ class Worker {
   // Stops the attempts (queued or running); no result is reported for them.
   void Cancel(const std::vector<uint64_t>& attempt_ids);
 
-  // Waits until a result is ready, WakeUp() is called, or `deadline`;
-  // returns every ready result (possibly none), oldest first. While
+  // Waits until a result is ready, output is due (WorkerOutputOptions),
+  // WakeUp() is called, or `deadline`; returns every ready result
+  // (possibly none), oldest first; the caller then takes the output
+  // (TakeOutput), which holds all output of these results' attempts. While
   // attempts wait in the queue (every slot busy), waits up to
   // `batch_window` more for further results to send along.
   std::vector<WorkResult> TakeResults(
@@ -54,6 +76,21 @@ class Worker {
   void ReturnResults(std::vector<WorkResult> results);
   // Makes a pending TakeResults return now.
   void WakeUp();
+
+  // Per attempt and stream, output before this offset is kept to be sent
+  // (the coordinator's limit, Registered.max_log_bytes); 0 (the default)
+  // keeps none. Offsets count every byte all the same.
+  void set_output_limit(uint64_t bytes);
+  // Output waiting to be sent, oldest first, up to about `max_bytes`
+  // (contiguous output of one stream comes merged in few pieces). An
+  // attempt's output must reach the coordinator before its result, which
+  // ends the attempt: results (from TakeResults) whose attempts still have
+  // output waiting are taken out of `results` and put back, to go with
+  // a later call.
+  std::vector<WorkOutput> TakeOutput(std::vector<WorkResult>& results,
+                                     size_t max_bytes = 1 << 20);
+  // Puts back output that could not be sent, ahead of newer output.
+  void ReturnOutput(std::vector<WorkOutput> output);
 
   // Attempts held: queued, running, or finished with a result not yet
   // taken. Sorted.
@@ -76,9 +113,14 @@ class Worker {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartAll(std::vector<WorkAssignment> starts) ABSL_LOCKS_EXCLUDED(mu_);
   void OnDone(uint64_t attempt_id, ProcessResult result);
+  // The runner read output of a running attempt.
+  void OnOutput(uint64_t attempt_id, OutputStream stream,
+                absl::string_view data);
+  bool OutputDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   CommandRunner& runner_;
   const int slots_;
+  const WorkerOutputOptions output_options_;
 
   mutable absl::Mutex mu_;
   std::deque<WorkAssignment> queue_ ABSL_GUARDED_BY(mu_);
@@ -87,6 +129,15 @@ class Worker {
   absl::flat_hash_set<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
   std::deque<WorkResult> results_ ABSL_GUARDED_BY(mu_);
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // Output: bytes each running attempt wrote so far per stream (index
+  // stream - 1), what waits to be sent, its size, and when its first byte
+  // came (InfiniteFuture while nothing waits).
+  uint64_t output_limit_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, std::array<uint64_t, 2>> written_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<WorkOutput> output_ ABSL_GUARDED_BY(mu_);
+  size_t output_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time output_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace vitte::task

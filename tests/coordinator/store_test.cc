@@ -631,6 +631,100 @@ TEST_F(StoreOpenTest, Version1DatabaseIsUpgradedAndKeepsItsData) {
   EXPECT_EQ(g.tasks[1].state, TaskState::kReady);
 }
 
+// Version 2 added tasks.lost to version 1 (second entry of kMigrations),
+// frozen here like kSchemaV1.
+constexpr char kSchemaV2Delta[] = R"sql(
+ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 2;
+)sql";
+
+TEST_F(StoreOpenTest, Version2DatabaseIsUpgradedAndTakesOutput) {
+  const std::string path = dir_.File("v2.db");
+  {
+    // A finished graph as a version-2 daemon left it: "build" succeeded,
+    // its worker's tail says it dropped the first 5 bytes.
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+    ASSERT_OK(db->Execute(kSchemaV1));
+    ASSERT_OK(db->Execute(kSchemaV2Delta));
+    ASSERT_OK(db->Execute(
+        "INSERT INTO graphs (id, name, state, created_ms, finished_ms) "
+        "VALUES (7, 'old', 2, 1000, 2000)"));
+    ASSERT_OK_AND_ASSIGN(
+        sql::Statement task,
+        db->Prepare("INSERT INTO tasks (graph_id, idx, task_id, command, "
+                    "deps, env, cwd, priority, max_attempts, timeout_s, "
+                    "labels, state, attempts) VALUES (7, 0, 'build', ?1, ?2, "
+                    "?3, '', 0, 1, 0, ?3, 4, 1)"));
+    task.BindBlob(1, codec::EncodeStrings({"make"}))
+        .BindBlob(2, codec::EncodeInts({}))
+        .BindBlob(3, codec::EncodeMap({}));
+    ASSERT_OK(task.Run());
+    ASSERT_OK(db->Execute(
+        "INSERT INTO attempts (id, graph_id, task_idx, number, worker, "
+        "session_id, state, started_ms, finished_ms, exit_code, stdout_tail) "
+        "VALUES (11, 7, 0, 1, 'w1', 99, 2, 1500, 1900, 0, "
+        "CAST('[... 5 bytes truncated ...]' || char(10) || 'hello' AS BLOB))"));
+  }
+
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path));
+  OutputQuery q;
+  q.graph_id = 7;
+  q.task_id = "build";
+  ASSERT_OK_AND_ASSIGN(AttemptOutput old, store->ReadAttemptOutput(q));
+  EXPECT_EQ(old.attempt.id, 11u);
+  EXPECT_EQ(old.attempt.state, AttemptState::kSucceeded);
+  EXPECT_EQ(old.attempt.stdout_tail, "[... 5 bytes truncated ...]\nhello");
+  EXPECT_EQ(old.attempt.stdout_bytes, 0u);  // not counted back then
+  EXPECT_THAT(old.chunks[0], IsEmpty());
+
+  // The new table and columns take writes.
+  StoreWrites w;
+  AttemptRecord a;
+  a.id = 12;
+  a.graph_id = 7;
+  a.number = 2;
+  a.worker = "w2";
+  a.state = AttemptState::kSucceeded;
+  a.stdout_bytes = 6;
+  a.stderr_bytes = 3;
+  w.attempts.push_back(a);
+  w.output.push_back({12, OutputStream::kStdout, 0, "abc"});
+  w.output.push_back({12, OutputStream::kStdout, 3, "def"});
+  w.output.push_back({12, OutputStream::kStderr, 0, "err"});
+  w.output.push_back({12, OutputStream::kStdout, 3, "resent"});  // ignored
+  ASSERT_OK(store->Commit(w));
+  store.reset();
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, sql::Database::Open(path));
+    ASSERT_OK_AND_ASSIGN(int64_t version, db->QueryInt("PRAGMA user_version"));
+    EXPECT_EQ(version, Store::kSchemaVersion);
+  }
+  ASSERT_OK_AND_ASSIGN(store, Store::Open(path));
+  ASSERT_OK_AND_ASSIGN(AttemptOutput latest, store->ReadAttemptOutput(q));
+  EXPECT_EQ(latest.attempt.id, 12u);
+  EXPECT_EQ(latest.attempt.stdout_bytes, 6u);
+  EXPECT_EQ(latest.attempt.stderr_bytes, 3u);
+  ASSERT_EQ(latest.chunks[0].size(), 2u);
+  EXPECT_EQ(latest.chunks[0][0].data, "abc");
+  EXPECT_EQ(latest.chunks[0][1].offset, 3u);
+  EXPECT_EQ(latest.chunks[0][1].data, "def");
+  ASSERT_EQ(latest.chunks[1].size(), 1u);
+  EXPECT_EQ(latest.chunks[1][0].data, "err");
+  // From an offset on: chunks that end before it are left out.
+  q.from[0] = 4;
+  q.read[1] = false;
+  ASSERT_OK_AND_ASSIGN(AttemptOutput from, store->ReadAttemptOutput(q));
+  ASSERT_EQ(from.chunks[0].size(), 1u);
+  EXPECT_EQ(from.chunks[0][0].data, "def");
+  EXPECT_THAT(from.chunks[1], IsEmpty());
+  // Attempt 1 by its number; attempt 3 does not exist.
+  q.number = 1;
+  ASSERT_OK_AND_ASSIGN(AttemptOutput first, store->ReadAttemptOutput(q));
+  EXPECT_EQ(first.attempt.id, 11u);
+  q.number = 3;
+  EXPECT_CODE(store->ReadAttemptOutput(q), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreOpenTest, GarbageFileIsDataLoss) {
   const std::string path = dir_.File("garbage.db");
   {

@@ -745,7 +745,7 @@ TEST_F(FaultTest, PoisonTaskFailsAfterMaxLostAttempts) {
   EXPECT_FALSE(std::filesystem::exists(Path("ran-after")));
   CliResult watch = Cli({"watch", id});
   EXPECT_EQ(watch.exit_code, 1);
-  EXPECT_THAT(watch.err, HasSubstr("not retried again (poison task?)"));
+  EXPECT_THAT(watch.out, HasSubstr("not retried again (poison task?)"));
 }
 
 // A misbehaving client posing as a worker reports a result for an attempt

@@ -277,6 +277,25 @@ TEST_P(ProcessRunnerTest, KeepsBoundedTailWithTruncationMark) {
   EXPECT_EQ(result.stderr_tail, "");
 }
 
+TEST_P(ProcessRunnerTest, HandsEveryByteToOnOutputAndCountsThem) {
+  auto runner = MakeRunner({.output_tail_bytes = 1000});
+  std::string all;
+  for (int i = 1; i <= 200000; ++i) absl::StrAppend(&all, i, "\n");
+  // Written on the runner's thread, read here after `done`.
+  std::string out, err;
+  ProcessSpec spec = Spec({"sh", "-c", "seq 1 200000; echo oops >&2"});
+  spec.on_output = [&](OutputStream stream, absl::string_view data) {
+    (stream == OutputStream::kStdout ? out : err)
+        .append(data.data(), data.size());
+  };
+  ProcessResult result = Run(*runner, std::move(spec));
+  ASSERT_EQ(result.exit_code, 0);
+  EXPECT_EQ(out, all);  // in order, nothing lost, beyond the tail too
+  EXPECT_EQ(err, "oops\n");
+  EXPECT_EQ(result.stdout_bytes, all.size());
+  EXPECT_EQ(result.stderr_bytes, 5u);
+}
+
 TEST_P(ProcessRunnerTest, PassesArgvExactly) {
   auto runner = MakeRunner();
   ProcessResult result =
