@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -133,6 +134,16 @@ class Store {
   // Attempts of one graph ordered by task then number. `all` = false keeps
   // only the last attempt of each task.
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttempts(GraphId id, bool all);
+  // Durations (finished - started, ms) of the succeeded attempts in the
+  // `max_graphs` most recent graphs named `name` whose id is below
+  // `before`, by task id; a task's durations are ordered newest graph
+  // first. For estimates: what the same task of the same graph took in
+  // earlier runs. Bounded: it walks the graphs table back from `before`
+  // until it has found `max_graphs` of them (there is no index on the name,
+  // and graph rows are few next to task rows), then reads their attempts
+  // by index.
+  absl::StatusOr<absl::flat_hash_map<std::string, std::vector<int64_t>>>
+  PastDurations(const std::string& name, GraphId before, int max_graphs);
   // Most recent first, with task counts.
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> ListGraphs(
       int limit);
