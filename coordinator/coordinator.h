@@ -267,6 +267,14 @@ class Coordinator {
 
   const CoordinatorOptions& options() const { return options_; }
 
+  // For estimates: what each task took in earlier runs of graphs with the
+  // same name as graph `before` (see Store::PastDurations). Reads the
+  // store only; never waits for the coordinator's lock.
+  absl::StatusOr<absl::flat_hash_map<std::string, std::vector<int64_t>>>
+  PastDurations(const std::string& name, GraphId before, int max_graphs) {
+    return store_.PastDurations(name, before, max_graphs);
+  }
+
  private:
   struct Session {
     SessionId id = 0;

@@ -96,6 +96,11 @@ CREATE TABLE output_chunks (
   PRIMARY KEY (attempt_id, stream, byte_offset)
 ) WITHOUT ROWID;
 )sql",
+    // 4 -> 5: earlier runs of a graph, by name, for estimates
+    // (Store::PastDurations).
+    R"sql(
+CREATE INDEX graphs_by_name ON graphs (name, id);
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -616,6 +621,34 @@ absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttemptsLocked(
   ASSIGN_OR_RETURN(auto s, reader_->Prepare(sql));
   s.Bind(1, id);
   return CollectAttempts(s);
+}
+
+absl::StatusOr<absl::flat_hash_map<std::string, std::vector<int64_t>>>
+Store::PastDurations(const std::string& name, GraphId before, int max_graphs) {
+  absl::MutexLock r(&read_mu_);
+  // `id < ?2 ORDER BY id DESC` walks the rowid back from `before`; the
+  // attempts come by their (graph_id, task_idx, number) index, the task
+  // ids by the tasks' primary key.
+  ASSIGN_OR_RETURN(
+      auto s,
+      reader_->Prepare(
+          "SELECT t.task_id, a.finished_ms - a.started_ms FROM "
+          "(SELECT id FROM graphs WHERE name = ?1 AND id < ?2 "
+          "ORDER BY id DESC LIMIT ?3) g "
+          "JOIN attempts a ON a.graph_id = g.id "
+          "JOIN tasks t ON t.graph_id = a.graph_id AND t.idx = a.task_idx "
+          "WHERE a.state = ?4 AND a.started_ms > 0 "
+          "AND a.finished_ms >= a.started_ms "
+          "ORDER BY g.id DESC, a.task_idx, a.number"));
+  s.Bind(1, name).Bind(2, before).Bind(3, int64_t{max_graphs})
+      .Bind(4, static_cast<int64_t>(AttemptState::kSucceeded));
+  absl::flat_hash_map<std::string, std::vector<int64_t>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out[s.ColumnText(0)].push_back(s.ColumnInt(1));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>>

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -147,7 +148,7 @@ class Store {
   ~Store();
 
   // Schema version this build writes.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Stores a new graph with every task in `initial` state, under the next
   // free id, in a transaction of its own; returns the id. With a non-empty
@@ -194,6 +195,14 @@ class Store {
   // sequence. NOT_FOUND for an unknown graph id; a known graph that did not
   // change is returned without tasks.
   absl::StatusOr<StoredChanges> ReadChangesSince(GraphId id, uint64_t after);
+  // Durations (finished - started, ms) of the succeeded attempts in the
+  // `max_graphs` most recent graphs named `name` whose id is below
+  // `before`, by task id; a task's durations are ordered newest graph
+  // first. For estimates: what the same task of the same graph took in
+  // earlier runs. Bounded: the graphs come from the graphs_by_name index,
+  // their attempts from attempts_by_task.
+  absl::StatusOr<absl::flat_hash_map<std::string, std::vector<int64_t>>>
+  PastDurations(const std::string& name, GraphId before, int max_graphs);
   // Most recent first, with task counts.
   absl::StatusOr<std::vector<std::pair<GraphRecord, TaskCounts>>> ListGraphs(
       int limit);

@@ -1,0 +1,35 @@
+// The web dashboard on vitte-taskd's HTTP listener (--metrics-listen):
+//   /                        the page (coordinator/web/index.html)
+//   /static/NAME             its scripts and style, compiled in
+//   /api/graphs              ListGraphsResponse (?limit=N, default 100)
+//   /api/graphs/ID           Graph with each task's last attempt;
+//                            ?fields=states: GraphStates (for polling)
+//   /api/graphs/ID/estimate  GraphEstimate
+//   /api/graphs/ID/tasks/T   Task with every attempt
+//   /api/workers             ListWorkersResponse
+// Answers are the protobuf JSON form of the messages in task.proto and
+// dashboard.proto, with proto field names and every field printed (as
+// `vitte-task ... --output json`). Errors are {"error": "...", "code":
+// "NOT_FOUND"} with the matching HTTP status.
+#ifndef VITTE_COORDINATOR_DASHBOARD_H_
+#define VITTE_COORDINATOR_DASHBOARD_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/http_server.h"
+#include "coordinator/coordinator.h"
+
+namespace vitte::task {
+
+// Adds the dashboard's routes. `coordinator` must outlive the server.
+void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator);
+
+// Exposed for tests.
+// The HTTP status for an error of code `code` (e.g. 404 for NOT_FOUND).
+int HttpStatusFor(absl::StatusCode code);
+// The Content-Type of a static file, from its extension.
+absl::string_view ContentTypeFor(absl::string_view name);
+
+}  // namespace vitte::task
+
+#endif  // VITTE_COORDINATOR_DASHBOARD_H_
