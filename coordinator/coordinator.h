@@ -21,6 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/graph_spec.h"
+#include "common/metrics.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/graph_run.h"
 #include "coordinator/ready_queue.h"
 #include "coordinator/store.h"
@@ -134,6 +136,9 @@ struct CoordinatorOptions {
   // that only feeds workers' prefetch queues or watchers may wait this
   // long, so that a stream of short tasks pays one fsync per many results.
   absl::Duration max_commit_delay = absl::Milliseconds(5);
+  // Where the coordinator registers its metrics (not owned; must outlive
+  // it). Null: a registry of its own (see metrics_registry()).
+  MetricsRegistry* metrics = nullptr;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -213,6 +218,12 @@ class Coordinator {
   void Flush() ABSL_LOCKS_EXCLUDED(mu_, commit_mu_);
 
   const CoordinatorOptions& options() const { return options_; }
+
+  // What the coordinator holds now (the gauges of its metrics, which take
+  // it at each scrape).
+  CoordinatorStats Stats() ABSL_LOCKS_EXCLUDED(mu_);
+  const CoordinatorMetrics& metrics() const { return metrics_; }
+  MetricsRegistry& metrics_registry() { return metrics_registry_; }
 
  private:
   struct Session {
@@ -352,6 +363,12 @@ class Coordinator {
   Store& store_;
   Clock& clock_;
   const CoordinatorOptions options_;
+  // Set when options_.metrics is null.
+  const std::unique_ptr<MetricsRegistry> own_metrics_registry_;
+  MetricsRegistry& metrics_registry_;
+  CoordinatorMetrics metrics_;
+  // Sets metrics_'s gauges from Stats() at each scrape.
+  uint64_t metrics_scrape_hook_ = 0;
 
   absl::Mutex mu_;
   absl::flat_hash_map<GraphId, std::unique_ptr<GraphRun>> graphs_

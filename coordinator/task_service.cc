@@ -18,10 +18,16 @@
 namespace vitte::task {
 namespace {
 
+constexpr absl::string_view kService = v1::TaskService::service_full_name();
+
+// Ends a unary call of `method`, counting it.
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
-                               const absl::Status& status) {
+                               const absl::Status& status, RpcMetrics& rpc,
+                               absl::string_view method) {
+  grpc::Status answer = ToGrpcStatus(status);
+  rpc.Handled(kService, method, answer.error_code());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(std::move(answer));
   return reactor;
 }
 
@@ -50,15 +56,16 @@ template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Unary(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, TaskServiceImpl* service,
-    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&)) {
+    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&),
+    RpcMetrics& rpc, absl::string_view method) {
   Request request;
   if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
-    return Done(ctx, parsed);
+    return Done(ctx, parsed, rpc, method);
   }
   Response response;
   absl::Status status = (service->*handler)(request, response);
   if (status.ok()) status = Serialize(response, *raw_response);
-  return Done(ctx, status);
+  return Done(ctx, status, rpc, method);
 }
 
 // Streams a graph's events to one client, one write in flight at a time,
@@ -67,8 +74,11 @@ grpc::ServerUnaryReactor* Unary(
 // unary ones, so that a malformed request gets a clear status.
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  WatchReactor(Coordinator& coordinator, absl::StatusOr<GraphId> graph_id)
-      : coordinator_(coordinator), link_(std::make_shared<Link>(this)) {
+  WatchReactor(Coordinator& coordinator, RpcMetrics& rpc,
+               absl::StatusOr<GraphId> graph_id)
+      : coordinator_(coordinator),
+        rpc_(rpc),
+        link_(std::make_shared<Link>(this)) {
     absl::StatusOr<uint64_t> watch =
         graph_id.ok() ? coordinator_.Watch(*graph_id, link_) : graph_id.status();
     absl::MutexLock lock(&mu_);
@@ -155,10 +165,12 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
+    rpc_.Handled(kService, "WatchGraph", status.error_code());
     Finish(std::move(status));
   }
 
   Coordinator& coordinator_;
+  RpcMetrics& rpc_;
   const std::shared_ptr<Link> link_;
   absl::Mutex mu_;
   // queue_.front() is being written, as writing_bytes_, while writing_ is
@@ -243,36 +255,41 @@ grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
   v1::SubmitGraphResponse answer;
   absl::Status status = Submit(*request, answer);
   if (status.ok()) status = Serialize(answer, *response);
-  return Done(ctx, status);
+  return Done(ctx, status, rpc_, "SubmitGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Get);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Get, rpc_,
+               "GetGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListGraphs(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::List);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::List, rpc_,
+               "ListGraphs");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel, rpc_,
+               "CancelGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry, rpc_,
+               "RetryGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers, rpc_,
+               "ListWorkers");
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
     grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
   v1::WatchGraphRequest request;
   if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
-    return new WatchReactor(coordinator_, parsed);
+    return new WatchReactor(coordinator_, rpc_, parsed);
   }
-  return new WatchReactor(coordinator_, ParseGraphId(request.graph_id()));
+  return new WatchReactor(coordinator_, rpc_, ParseGraphId(request.graph_id()));
 }
 
 }  // namespace vitte::task
