@@ -34,9 +34,22 @@ TaskCounts CountTasks(const std::vector<TaskStatus>& tasks) {
 }  // namespace
 
 Coordinator::Coordinator(Store& store, Clock& clock, CoordinatorOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {}
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      own_metrics_registry_(options_.metrics == nullptr
+                                ? std::make_unique<MetricsRegistry>()
+                                : nullptr),
+      metrics_registry_(options_.metrics != nullptr ? *options_.metrics
+                                                    : *own_metrics_registry_),
+      metrics_(metrics_registry_) {
+  metrics_scrape_hook_ =
+      metrics_registry_.AddScrapeHook([this] { metrics_.SetStats(Stats()); });
+}
 
 Coordinator::~Coordinator() {
+  // First: a scrape from now on must not reach into a coordinator going away.
+  metrics_registry_.RemoveScrapeHook(metrics_scrape_hook_);
   if (!committer_.joinable()) return;
   {
     absl::MutexLock lock(&mu_);
@@ -192,9 +205,10 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
         run->SetSequence(static_cast<int32_t>(i), run->record().sequence);
       }
       fx.writes.new_graphs.push_back({run->record(), shared_spec, dag});
+      const int64_t ready_at_us = absl::ToUnixMicros(clock_.Now());
       for (int32_t i : run->ReadyTasks()) {
         ready_.Push(run->task(i).labels,
-                    {run->task(i).priority, result.graph_id, i});
+                    {run->task(i).priority, result.graph_id, i, ready_at_us});
       }
       spdlog::info("graph {} \"{}\" submitted: {} tasks, {} ready",
                    result.graph_id, run->record().name, run->size(),
@@ -314,8 +328,10 @@ absl::StatusOr<int64_t> Coordinator::Retry(GraphId graph_id) {
     g.record.finished_at_ms = 0;
     auto run = std::make_unique<GraphRun>(std::move(g.record), std::move(g.spec),
                                           std::move(g.dag), std::move(g.tasks));
+    const int64_t ready_at_us = absl::ToUnixMicros(clock_.Now());
     for (int32_t i : run->ReadyTasks()) {
-      ready_.Push(run->task(i).labels, {run->task(i).priority, graph_id, i});
+      ready_.Push(run->task(i).labels,
+                  {run->task(i).priority, graph_id, i, ready_at_us});
     }
     AddEvent(*run, -1, fx);  // running again
     for (int32_t i : retried_tasks) AddEvent(*run, i, fx);
@@ -388,16 +404,19 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
                          const AttemptRecord* attempt, Effects& fx) {
   const GraphId graph_id = run.record().id;
   const int64_t now = clock_.NowMs();
+  const int64_t now_us = absl::ToUnixMicros(clock_.Now());  // see ReadyEntry
   fx.graphs.insert(graph_id);
   for (const TaskChange& c : changes) {
     fx.tasks.insert({graph_id, c.index});
+    metrics_.TaskStateEntered(c.state);
     const TaskSpec& spec = run.task(c.index);
     if (c.state == TaskState::kReady) {
       int64_t ready_at = run.status(c.index).not_before_ms;
       if (ready_at > now) {
         delayed_.push({ready_at, graph_id, c.index});
       } else {
-        ready_.Push(spec.labels, {spec.priority, graph_id, c.index});
+        ready_.Push(spec.labels,
+                    {spec.priority, graph_id, c.index, now_us});
       }
     }
     TaskEvent& e = AddEvent(run, c.index, fx);
@@ -463,6 +482,8 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
     a.started_at_ms = now;
     std::vector<TaskChange> changes;
     run.Start(index, a.id, changes);
+    metrics_.AttemptStarted(entry->ready_at_us,
+                            absl::ToUnixMicros(clock_.Now()));
     Record(run, changes, &a, fx);
 
     const TaskSpec& spec = run.task(index);
@@ -647,7 +668,12 @@ void Coordinator::CommitPending() {
       if (session != sessions_.end()) session->second.unsent = 0;
     }
   }
+  // Real time, not clock_: a fake clock in tests does not see the disk.
+  const absl::Time commit_start = absl::Now();
   absl::Status status = store_.Commit(batch.writes);
+  if (!batch.writes.empty()) {  // an empty one writes nothing
+    metrics_.Committed(absl::Now() - commit_start, batch.writes);
+  }
   if (!status.ok()) {
     // Memory already holds the change; continuing would acknowledge state
     // the database does not have. Stop; a restart recovers from the last

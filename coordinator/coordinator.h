@@ -22,6 +22,8 @@
 #include "common/clock.h"
 #include "common/graph_spec.h"
 #include "coordinator/event_log.h"
+#include "common/metrics.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/graph_run.h"
 #include "coordinator/ready_queue.h"
 #include "coordinator/store.h"
@@ -165,6 +167,9 @@ struct CoordinatorOptions {
   // Per attempt and stream, output kept from the start of the stream (the
   // head; see task_logs.h). Told to workers, which send no more.
   int64_t max_log_bytes = 1 << 20;
+  // Where the coordinator registers its metrics (not owned; must outlive
+  // it). Null: a registry of its own (see metrics_registry()).
+  MetricsRegistry* metrics = nullptr;
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -274,6 +279,11 @@ class Coordinator {
   PastDurations(const std::string& name, GraphId before, int max_graphs) {
     return store_.PastDurations(name, before, max_graphs);
   }
+  // What the coordinator holds now (the gauges of its metrics, which take
+  // it at each scrape).
+  CoordinatorStats Stats() ABSL_LOCKS_EXCLUDED(mu_);
+  const CoordinatorMetrics& metrics() const { return metrics_; }
+  MetricsRegistry& metrics_registry() { return metrics_registry_; }
 
  private:
   struct Session {
@@ -423,6 +433,12 @@ class Coordinator {
   Store& store_;
   Clock& clock_;
   const CoordinatorOptions options_;
+  // Set when options_.metrics is null.
+  const std::unique_ptr<MetricsRegistry> own_metrics_registry_;
+  MetricsRegistry& metrics_registry_;
+  CoordinatorMetrics metrics_;
+  // Sets metrics_'s gauges from Stats() at each scrape.
+  uint64_t metrics_scrape_hook_ = 0;
 
   absl::Mutex mu_;
   absl::flat_hash_map<GraphId, std::unique_ptr<GraphRun>> graphs_

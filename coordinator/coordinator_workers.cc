@@ -115,6 +115,7 @@ int Coordinator::Report(SessionId session,
                      "current attempt of this session)",
                      session, r.attempt_id);
         ++fenced;
+        metrics_.results_fenced.Increment();
         continue;
       }
       GraphId graph_id = it->second.graph_id;
@@ -148,6 +149,7 @@ int Coordinator::Report(SessionId session,
                        graph_id, run.task(index).id, run.status(index).attempts,
                        a.id, a.exit_code);
         } else {
+          metrics_.task_retries.Increment();
           spdlog::info("graph {} task \"{}\": attempt {} failed (exit code "
                        "{}), retry in {}",
                        graph_id, run.task(index).id, a.id, a.exit_code,
@@ -290,7 +292,11 @@ void Coordinator::Tick() {
         continue;
       }
       const TaskSpec& spec = run.task(d.task_index);
-      ready_.Push(spec.labels, {spec.priority, d.graph_id, d.task_index});
+      // Ready since its backoff ended (the entries of the rebuild in
+      // CompactReadyQueue below have no time: their latency is not
+      // recorded).
+      ready_.Push(spec.labels, {spec.priority, d.graph_id, d.task_index,
+                                d.ready_at_ms * 1000});
     }
     CompactReadyQueue();
     Dispatch(fx);
@@ -328,6 +334,7 @@ AttemptRecord Coordinator::FinishAttempt(AttemptId id, AttemptState state,
   a.state = state;
   a.error = error;
   a.finished_at_ms = clock_.NowMs();
+  metrics_.AttemptEnded(a);
   return a;
 }
 
@@ -350,8 +357,10 @@ void Coordinator::EndUnreported(AttemptId id, const std::string& why,
   std::vector<TaskChange> changes;
   bool failed = false;
   if (count_loss) {
+    metrics_.attempts_lost.Increment();
     failed = run.Lose(index, options_.max_lost_attempts, changes);
   } else {
+    metrics_.attempts_requeued.Increment();
     run.Requeue(index, changes);
   }
   if (failed) {

@@ -11,7 +11,7 @@
 #include "coordinator/proto_convert.h"
 #include "grpcpp/support/proto_buffer_writer.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
-#include "vitte/task/v1/task.pb.h"
+#include "vitte/task/v1/task.grpc.pb.h"
 
 namespace vitte::task {
 namespace {
@@ -31,9 +31,12 @@ constexpr size_t kMaxQueuedEvents = 500'000;
 class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   EventStreamReactor(Coordinator& coordinator,
-                     absl::StatusOr<FollowTarget> target, EventFraming framing)
+                     absl::StatusOr<FollowTarget> target, EventFraming framing,
+                     RpcMetrics& rpc, absl::string_view method)
       : coordinator_(coordinator),
         framing_(framing),
+        rpc_(rpc),
+        method_(method),
         link_(std::make_shared<Link>(this)) {
     if (target.ok() && target->graph_id == 0 && target->after == 0) {
       // The first batch of a follower of every graph from now on is empty;
@@ -184,11 +187,15 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
+    rpc_.Handled(v1::TaskService::service_full_name(), method_,
+                 status.error_code());
     Finish(std::move(status));
   }
 
   Coordinator& coordinator_;
   const EventFraming framing_;
+  RpcMetrics& rpc_;
+  const std::string method_;
   const std::shared_ptr<Link> link_;
   absl::Mutex mu_;
   // Batches not yet written; front_taken_ events of the front one are.
@@ -208,8 +215,9 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewEventStream(
     Coordinator& coordinator, absl::StatusOr<FollowTarget> target,
-    EventFraming framing) {
-  return new EventStreamReactor(coordinator, std::move(target), framing);
+    EventFraming framing, RpcMetrics& rpc, absl::string_view method) {
+  return new EventStreamReactor(coordinator, std::move(target), framing, rpc,
+                                method);
 }
 
 }  // namespace vitte::task

@@ -7,7 +7,9 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/rpc_metrics.h"
 
 namespace vitte::task {
 
@@ -25,10 +27,11 @@ struct FollowTarget {
 };
 
 // Starts following `target` (or finishes at once with the error of a
-// target that did not parse). Deletes itself when the call is done.
+// target that did not parse). Counts the call in `rpc` under `method` when
+// it ends. Deletes itself when the call is done.
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewEventStream(
     Coordinator& coordinator, absl::StatusOr<FollowTarget> target,
-    EventFraming framing);
+    EventFraming framing, RpcMetrics& rpc, absl::string_view method);
 
 }  // namespace vitte::task
 

@@ -1,6 +1,7 @@
 #include "coordinator/http_routes.h"
 
 #include "coordinator/dashboard.h"
+#include "common/metrics_http.h"
 
 namespace vitte::task {
 
@@ -10,6 +11,8 @@ void AddHttpRoutes(HttpServer& http, Coordinator& coordinator) {
     res.body = "ok\n";
     return res;
   });
+  // The daemon's registry: the coordinator's metrics and the services'.
+  AddMetricsRoute(http, coordinator.metrics_registry());
   // Last: it ends with a catch-all that answers unknown /api/ paths with a
   // JSON 404, and the first route that matches wins.
   AddDashboardRoutes(http, coordinator);

@@ -1,31 +1,15 @@
 // vitte-taskd: the coordinator daemon.
 #include <signal.h>
 
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "coordinator/server.h"
 #include "spdlog/spdlog.h"
-
-namespace {
-
-// Writes `content` to `path` so that a reader never sees a partial file.
-bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = absl::StrCat(path, ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   vitte::task::ServerOptions options;
@@ -141,13 +125,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!port_file.empty() &&
-      !WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"))) {
+      !vitte::task::WriteFileAtomically(port_file,
+                                        absl::StrCat((*server)->port(), "\n"))
+           .ok()) {
     spdlog::error("cannot write --port-file {}", port_file);
     return 1;
   }
   if (!http_port_file.empty() &&
-      !WriteFileAtomically(http_port_file,
-                           absl::StrCat((*server)->http_port(), "\n"))) {
+      !vitte::task::WriteFileAtomically(
+           http_port_file, absl::StrCat((*server)->http_port(), "\n"))
+           .ok()) {
     spdlog::error("cannot write --http-port-file {}", http_port_file);
     return 1;
   }

@@ -24,6 +24,9 @@ struct ReadyEntry {
   int32_t priority = 0;
   GraphId graph_id = 0;
   int32_t task_index = 0;
+  // When the task became ready (Unix µs), for the dispatch latency metric;
+  // 0 when unknown. Plays no part in the order.
+  int64_t ready_at_us = 0;
 };
 
 // Tasks are grouped by the exact label set they require, one heap per set,

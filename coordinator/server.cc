@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/http_routes.h"
+#include "coordinator/rpc_metrics.h"
 #include "coordinator/task_service.h"
 #include "coordinator/worker_service.h"
 #include "spdlog/spdlog.h"
@@ -22,11 +23,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   // A server has many callers at once: their changes share commits, and
   // gRPC threads never wait on the disk for workers.
   options.coordinator.background_commit = true;
+  options.coordinator.metrics = s->metrics_.get();
   ASSIGN_OR_RETURN(s->coordinator_,
                    Coordinator::Create(*s->store_, Clock::Real(),
                                        options.coordinator));
-  s->task_service_ = std::make_unique<TaskServiceImpl>(*s->coordinator_);
-  s->worker_service_ = std::make_unique<WorkerServiceImpl>(*s->coordinator_);
+  s->task_service_ =
+      std::make_unique<TaskServiceImpl>(*s->coordinator_, *s->rpc_metrics_);
+  s->worker_service_ =
+      std::make_unique<WorkerServiceImpl>(*s->coordinator_, *s->rpc_metrics_);
 
   // The standard health service (grpc.health.v1.Health: SERVING until
   // Shutdown begins) for load balancers and orchestrators, and server
@@ -93,6 +97,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   });
   return s;
 }
+
+CoordinatorServer::CoordinatorServer()
+    : metrics_(std::make_unique<MetricsRegistry>()),
+      rpc_metrics_(std::make_unique<RpcMetrics>(
+          *metrics_,
+          std::vector<std::string>{v1::TaskService::service_full_name(),
+                                   v1::WorkerService::service_full_name()})) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
 

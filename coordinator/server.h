@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 
@@ -23,6 +24,7 @@ class Server;
 
 namespace vitte::task {
 
+class RpcMetrics;
 class TaskServiceImpl;
 class WorkerServiceImpl;
 
@@ -59,6 +61,8 @@ class CoordinatorServer {
   // A channel to this server that does not go through the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   Coordinator& coordinator() { return *coordinator_; }
+  // The daemon's metrics: the coordinator's and the services'.
+  MetricsRegistry& metrics() { return *metrics_; }
 
   // Stops accepting, ends every stream (leaving running attempts running in
   // the store for the next start), waits up to `grace` for calls in
@@ -68,10 +72,13 @@ class CoordinatorServer {
   void Wait();
 
  private:
-  CoordinatorServer() = default;
+  CoordinatorServer();
 
   int port_ = 0;
   int http_port_ = 0;
+  // Before everything that records into them, so that they go last.
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<RpcMetrics> rpc_metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<TaskServiceImpl> task_service_;

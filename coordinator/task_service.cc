@@ -19,10 +19,16 @@
 namespace vitte::task {
 namespace {
 
+constexpr absl::string_view kService = v1::TaskService::service_full_name();
+
+// Ends a unary call of `method`, counting it.
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
-                               const absl::Status& status) {
+                               const absl::Status& status, RpcMetrics& rpc,
+                               absl::string_view method) {
+  grpc::Status answer = ToGrpcStatus(status);
+  rpc.Handled(kService, method, answer.error_code());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(std::move(answer));
   return reactor;
 }
 
@@ -51,15 +57,16 @@ template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Unary(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, TaskServiceImpl* service,
-    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&)) {
+    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&),
+    RpcMetrics& rpc, absl::string_view method) {
   Request request;
   if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
-    return Done(ctx, parsed);
+    return Done(ctx, parsed, rpc, method);
   }
   Response response;
   absl::Status status = (service->*handler)(request, response);
   if (status.ok()) status = Serialize(response, *raw_response);
-  return Done(ctx, status);
+  return Done(ctx, status, rpc, method);
 }
 
 }  // namespace
@@ -148,27 +155,32 @@ grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
   v1::SubmitGraphResponse answer;
   absl::Status status = Submit(*request, answer);
   if (status.ok()) status = Serialize(answer, *response);
-  return Done(ctx, status);
+  return Done(ctx, status, rpc_, "SubmitGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Get);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Get, rpc_,
+               "GetGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListGraphs(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::List);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::List, rpc_,
+               "ListGraphs");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel, rpc_,
+               "CancelGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry, rpc_,
+               "RetryGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers, rpc_,
+               "ListWorkers");
 }
 
 namespace {
@@ -186,7 +198,8 @@ absl::StatusOr<FollowTarget> ParseFollowTarget(const std::string& graph_id,
 
 grpc::ServerUnaryReactor* TaskServiceImpl::GetLogs(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Logs);
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Logs, rpc_,
+               "GetLogs");
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
@@ -197,7 +210,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
       coordinator_,
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/false)
                   : parsed,
-      EventFraming::kOnePerMessage);
+      EventFraming::kOnePerMessage, rpc_, "WatchGraph");
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::FollowEvents(
@@ -208,7 +221,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::FollowEvents(
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/true)
                   : parsed;
   if (target.ok()) target->after = request.after_sequence();
-  return NewEventStream(coordinator_, std::move(target), EventFraming::kBatches);
+  return NewEventStream(coordinator_, std::move(target), EventFraming::kBatches,
+                        rpc_, "FollowEvents");
 }
 
 }  // namespace vitte::task

@@ -4,6 +4,7 @@
 #define VITTE_COORDINATOR_TASK_SERVICE_H_
 
 #include "coordinator/coordinator.h"
+#include "coordinator/rpc_metrics.h"
 #include "vitte/task/v1/task.grpc.pb.h"
 
 namespace vitte::task {
@@ -26,8 +27,9 @@ using TaskServiceBase = v1::TaskService::WithRawCallbackMethod_SubmitGraph<
 // Thread-safe.
 class TaskServiceImpl final : public TaskServiceBase {
  public:
-  explicit TaskServiceImpl(Coordinator& coordinator)
-      : coordinator_(coordinator) {}
+  // Each finished call is counted in `rpc`. Both must outlive the service.
+  TaskServiceImpl(Coordinator& coordinator, RpcMetrics& rpc)
+      : coordinator_(coordinator), rpc_(rpc) {}
 
   using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* SubmitGraph(grpc::CallbackServerContext* ctx,
@@ -71,6 +73,7 @@ class TaskServiceImpl final : public TaskServiceBase {
                     v1::GetLogsResponse& response);
 
   Coordinator& coordinator_;
+  RpcMetrics& rpc_;
 };
 
 }  // namespace vitte::task

@@ -19,8 +19,9 @@ namespace {
 class SessionReactor
     : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage> {
  public:
-  SessionReactor(Coordinator& coordinator, std::string peer)
+  SessionReactor(Coordinator& coordinator, RpcMetrics& rpc, std::string peer)
       : coordinator_(coordinator),
+        rpc_(rpc),
         peer_(std::move(peer)),
         link_(std::make_shared<Link>(this)) {
     StartRead(&in_);
@@ -170,6 +171,8 @@ class SessionReactor
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    rpc_.Handled(v1::WorkerService::service_full_name(), "Connect",
+                 status.error_code());
     Finish(std::move(status));
   }
 
@@ -180,6 +183,7 @@ class SessionReactor
   }
 
   Coordinator& coordinator_;
+  RpcMetrics& rpc_;
   const std::string peer_;
   const std::shared_ptr<Link> link_;
   v1::WorkerMessage in_;
@@ -197,7 +201,7 @@ class SessionReactor
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
 WorkerServiceImpl::Connect(grpc::CallbackServerContext* ctx) {
-  return new SessionReactor(coordinator_, ctx->peer());
+  return new SessionReactor(coordinator_, rpc_, ctx->peer());
 }
 
 }  // namespace vitte::task

@@ -5,6 +5,7 @@
 #define VITTE_COORDINATOR_WORKER_SERVICE_H_
 
 #include "coordinator/coordinator.h"
+#include "coordinator/rpc_metrics.h"
 #include "vitte/task/v1/task.grpc.pb.h"
 
 namespace vitte::task {
@@ -12,14 +13,16 @@ namespace vitte::task {
 // Thread-safe.
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  explicit WorkerServiceImpl(Coordinator& coordinator)
-      : coordinator_(coordinator) {}
+  // Each finished call is counted in `rpc`. Both must outlive the service.
+  WorkerServiceImpl(Coordinator& coordinator, RpcMetrics& rpc)
+      : coordinator_(coordinator), rpc_(rpc) {}
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* ctx) override;
 
  private:
   Coordinator& coordinator_;
+  RpcMetrics& rpc_;
 };
 
 }  // namespace vitte::task

@@ -10,8 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/file_util.h"
 #include "common/flags.h"
+#include "common/http_server.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_http.h"
 #include "spdlog/spdlog.h"
 #include "worker/noop_runner.h"
 #include "worker/session.h"
@@ -36,6 +40,8 @@ int main(int argc, char** argv) {
   int64_t prefetch = 0;
   bool noop = false;
   std::string trace_file;
+  std::string metrics_listen;
+  std::string http_port_file;
   std::vector<std::string> labels;
   std::string log_level = "info";
   std::string log_format = "text";
@@ -59,6 +65,11 @@ int main(int argc, char** argv) {
   flags.AddString("trace-file", &trace_file,
                   "benchmarks only: at exit, write when each attempt started "
                   "and ended to this file");
+  flags.AddString("metrics-listen", &metrics_listen,
+                  "host:port to serve /metrics (Prometheus) on; port 0 picks "
+                  "a free one (see --http-port-file); empty: no HTTP");
+  flags.AddString("http-port-file", &http_port_file,
+                  "write the bound HTTP port to this file once listening");
   flags.AddRepeated("label", &labels,
                     "key=value label offered to tasks; repeatable");
   flags.AddDuration("drain-timeout", &drain_timeout,
@@ -117,9 +128,11 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateCustomChannel(
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
 
+  // Declared first: everything below records into it.
+  vitte::task::MetricsRegistry metrics;
   if (noop) spdlog::warn("--noop: tasks are reported succeeded without running");
   absl::StatusOr<std::unique_ptr<vitte::task::CommandRunner>> runner =
-      vitte::task::MakeCommandRunner(noop);
+      vitte::task::MakeCommandRunner(noop, &metrics);
   if (!runner.ok()) {
     spdlog::error("cannot start the process runner: {}",
                   runner.status().ToString());
@@ -130,8 +143,28 @@ int main(int argc, char** argv) {
     tracer = std::make_unique<vitte::task::TracingRunner>(**runner, trace_file);
   }
   vitte::task::Worker worker(tracer ? *tracer : **runner,
-                             static_cast<int>(slots));
+                             static_cast<int>(slots), {}, &metrics);
+  session.metrics = &metrics;
   vitte::task::WorkerSession link(channel, worker, session);
+  // Declared after what it reads, so that it stops first.
+  vitte::task::HttpServer http;
+  if (!metrics_listen.empty()) {
+    vitte::task::AddMetricsRoute(http, metrics);
+    absl::StatusOr<int> port = http.Start(metrics_listen);
+    if (!port.ok()) {
+      spdlog::error("cannot serve metrics: {}", port.status().ToString());
+      return 1;
+    }
+    spdlog::info("serving /metrics on {} (port {})", metrics_listen, *port);
+    if (!http_port_file.empty()) {
+      absl::Status written = vitte::task::WriteFileAtomically(
+          http_port_file, absl::StrCat(*port, "\n"));
+      if (!written.ok()) {
+        spdlog::error("--http-port-file: {}", written.ToString());
+        return 1;
+      }
+    }
+  }
   spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,
                slots, coordinator);
   std::thread serving([&] { link.Run(); });

@@ -55,9 +55,19 @@ void NoopRunner::Loop() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(bool noop) {
+absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(
+    bool noop, MetricsRegistry* metrics) {
   if (noop) return std::make_unique<NoopRunner>();
-  absl::StatusOr<std::unique_ptr<ProcessRunner>> runner = ProcessRunner::Create();
+  ProcessRunnerOptions options;
+  if (metrics != nullptr) {
+    options.spawn_seconds = &metrics->AddHistogram(
+        "vitte_worker_spawn_seconds",
+        "Time to start a task's process: from posix_spawn to the command "
+        "running (exec done).",
+        LatencyBuckets());
+  }
+  absl::StatusOr<std::unique_ptr<ProcessRunner>> runner =
+      ProcessRunner::Create(options);
   if (!runner.ok()) return runner.status();
   return std::unique_ptr<CommandRunner>(std::move(*runner));
 }

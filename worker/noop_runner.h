@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
 #include "worker/command_runner.h"
 
 namespace vitte::task {
@@ -40,8 +41,11 @@ class NoopRunner : public CommandRunner {
 };
 
 // The runner of vitte-worker and of `vitte-task run`: a ProcessRunner, or
-// with `noop` (benchmarks) a NoopRunner.
-absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(bool noop);
+// with `noop` (benchmarks) a NoopRunner. With `metrics` (optional, must
+// outlive the runner) a ProcessRunner records its spawn latency
+// (vitte_worker_spawn_seconds).
+absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(
+    bool noop, MetricsRegistry* metrics = nullptr);
 
 }  // namespace vitte::task
 

@@ -459,11 +459,17 @@ void ProcessRunner::Supervisor::HandleStart(Request request) {
     return;
   }
   absl::Time started_at = absl::Now();
+  const SteadyTime spawn_start = SteadyClock::now();
   absl::StatusOr<Child> child = Spawn(request.spec);
   if (!child.ok()) {
     Fail(std::move(request), std::string(child.status().message()),
          /*cancelled=*/false);
     return;
+  }
+  if (options_.spawn_seconds != nullptr) {
+    options_.spawn_seconds->Observe(
+        std::chrono::duration<double>(SteadyClock::now() - spawn_start)
+            .count());
   }
   auto proc =
       std::make_unique<Proc>(request.run_id, options_.output_tail_bytes);

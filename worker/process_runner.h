@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "worker/command_runner.h"
 
 namespace vitte::task {
@@ -29,6 +30,11 @@ struct ProcessRunnerOptions {
   // its own when pidfd_open() is unavailable (Linux < 5.3); tests set it to
   // exercise that path.
   bool use_pidfd = true;
+  // Optional (not owned; must outlive the runner): observes how long each
+  // spawn took, from posix_spawnp's call to the child running the command
+  // (glibc returns once the child has exec'd), in seconds. Spawns that fail
+  // are not observed.
+  Histogram* spawn_seconds = nullptr;
 };
 
 // Runs each ProcessSpec with posix_spawnp() in a new process group: stdin is

@@ -66,13 +66,33 @@ WorkerSession::WorkerSession(std::shared_ptr<grpc::Channel> channel,
                              Worker& worker, SessionOptions options)
     : channel_(std::move(channel)),
       worker_(worker),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (MetricsRegistry* m = options_.metrics) {
+    connected_gauge_ = &m->AddGauge(
+        "vitte_worker_connected",
+        "1 while a session with the coordinator is registered, else 0.");
+    sessions_counter_ =
+        &m->AddCounter("vitte_worker_sessions_total",
+                       "Sessions the coordinator accepted (registrations).");
+    reconnects_counter_ = &m->AddCounter(
+        "vitte_worker_reconnects_total",
+        "Connection attempts after the first: each follows a session that "
+        "ended or a coordinator that could not be reached.");
+  }
+}
+
+void WorkerSession::SetConnected(bool connected) {
+  connected_ = connected;
+  if (connected_gauge_ != nullptr) connected_gauge_->Set(connected ? 1 : 0);
+  if (connected && sessions_counter_ != nullptr) sessions_counter_->Increment();
+}
 
 WorkerSession::~WorkerSession() { Stop(); }
 
 void WorkerSession::Run() {
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.initial_backoff;
+  bool first_try = true;
   while (true) {
     bool give_up = false;
     {
@@ -90,6 +110,10 @@ void WorkerSession::Run() {
       worker_.StopAll();
       return;
     }
+    if (!first_try && reconnects_counter_ != nullptr) {
+      reconnects_counter_->Increment();
+    }
+    first_try = false;
     if (RunOnce()) backoff = options_.initial_backoff;
     // Full jitter: a fleet of workers that lost the coordinator together
     // does not come back in lockstep.
@@ -156,7 +180,7 @@ bool WorkerSession::RunOnce() {
               std::max<int64_t>(msg.registered().max_log_bytes(), 0)));
           {
             absl::MutexLock l(&mu_);
-            connected_ = true;
+            SetConnected(true);
           }
           spdlog::info("registered as \"{}\" (session {}, {} slots)",
                        options_.name, msg.registered().session_id(),
@@ -183,6 +207,7 @@ bool WorkerSession::RunOnce() {
     });
 
     bool told_draining = false;
+    bool said_goodbye = false;
     while (true) {
       absl::Duration interval;
       {
@@ -236,12 +261,25 @@ bool WorkerSession::RunOnce() {
       }
       if (goodbye) {
         spdlog::info("drained; said goodbye to the coordinator");
+        said_goodbye = true;
         absl::MutexLock lock(&mu_);
         stopping_ = true;
         break;
       }
     }
     stream.rw->WritesDone();
+    if (said_goodbye) {
+      // The coordinator ends the call once it has read the goodbye.
+      // Cancelling at once could discard the goodbye (and the attempts it
+      // hands back) before the coordinator reads it, which then sees a
+      // broken stream and waits out the reconnect grace. Wait for that end,
+      // bounded in case the coordinator never answers.
+      absl::MutexLock lock(&read_mu);
+      auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu) {
+        return !reading;
+      };
+      read_mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(5));
+    }
     stream.context.TryCancel();
     reader.join();
   }
@@ -249,7 +287,7 @@ bool WorkerSession::RunOnce() {
   {
     absl::MutexLock lock(&mu_);
     stream_ = nullptr;
-    connected_ = false;
+    SetConnected(false);
   }
   bool stopping;
   {

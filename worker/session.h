@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "worker/worker.h"
 
 namespace grpc {
@@ -39,6 +40,9 @@ struct SessionOptions {
   // (10 s), which is what workers have after a coordinator restart.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
+  // Optional (must outlive the session): where the session exports its
+  // connection state and counts its sessions and reconnections.
+  MetricsRegistry* metrics = nullptr;
 };
 
 // Thread-safe: Run on one thread, the others from any.
@@ -70,9 +74,16 @@ class WorkerSession {
   // True when the coordinator accepted the registration.
   bool RunOnce();
 
+  // Marks the session registered or not (connected_ and its gauge).
+  void SetConnected(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::shared_ptr<grpc::Channel> channel_;
   Worker& worker_;
   const SessionOptions options_;
+  // From options_.metrics; null without one.
+  Gauge* connected_gauge_ = nullptr;
+  Counter* sessions_counter_ = nullptr;
+  Counter* reconnects_counter_ = nullptr;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

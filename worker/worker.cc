@@ -7,10 +7,47 @@
 
 namespace vitte::task {
 
-Worker::Worker(CommandRunner& runner, int slots, WorkerOutputOptions output)
-    : runner_(runner), slots_(slots), output_options_(output) {}
+Worker::Worker(CommandRunner& runner, int slots, WorkerOutputOptions output,
+               MetricsRegistry* metrics)
+    : runner_(runner),
+      slots_(slots),
+      output_options_(output),
+      metrics_registry_(metrics) {
+  if (metrics == nullptr) return;
+  metrics_.started = &metrics->AddCounter(
+      "vitte_worker_tasks_started_total",
+      "Attempts this worker started (handed to its process runner).");
+  CounterFamily& finished = metrics->AddCounterFamily(
+      "vitte_worker_tasks_finished_total",
+      "Attempts that ended on this worker, by outcome: succeeded, failed "
+      "(non-zero exit or signal), timed_out, cancelled (by the coordinator, "
+      "a drain or a stop), not_started (the command could not be spawned).",
+      {"outcome"});
+  metrics_.succeeded = &finished.WithLabels({"succeeded"});
+  metrics_.failed = &finished.WithLabels({"failed"});
+  metrics_.timed_out = &finished.WithLabels({"timed_out"});
+  metrics_.cancelled = &finished.WithLabels({"cancelled"});
+  metrics_.not_started = &finished.WithLabels({"not_started"});
+  metrics_.slots = &metrics->AddGauge("vitte_worker_slots",
+                                      "Tasks this worker runs at once.");
+  metrics_.busy = &metrics->AddGauge("vitte_worker_slots_busy",
+                                     "Slots running an attempt.");
+  metrics_.queued = &metrics->AddGauge(
+      "vitte_worker_queued",
+      "Attempts waiting for a free slot (the coordinator's prefetch).");
+  metrics_.slots->Set(slots);
+  metrics_scrape_hook_ = metrics->AddScrapeHook([this] {
+    absl::MutexLock lock(&mu_);
+    metrics_.busy->Set(static_cast<int64_t>(running_.size()));
+    metrics_.queued->Set(static_cast<int64_t>(queue_.size()));
+  });
+}
 
 Worker::~Worker() {
+  // First: a scrape from now on must not reach into a worker going away.
+  if (metrics_registry_ != nullptr) {
+    metrics_registry_->RemoveScrapeHook(metrics_scrape_hook_);
+  }
   std::vector<uint64_t> running;
   {
     absl::MutexLock lock(&mu_);
@@ -60,13 +97,24 @@ void Worker::StartAll(std::vector<WorkAssignment> starts) {
                                      absl::string_view data) {
       OnOutput(id, stream, data);
     };
+    if (metrics_.started != nullptr) metrics_.started->Increment();
     runner_.Start(id, std::move(a.process), [this, id](ProcessResult r) {
       OnDone(id, std::move(r));
     });
   }
 }
 
+Counter* Worker::OutcomeCounter(const ProcessResult& r) const {
+  // Cancelled first: a runner shutting down reports runs it never started
+  // (and timed-out ones it killed) as cancelled.
+  if (r.cancelled) return metrics_.cancelled;
+  if (!r.started) return metrics_.not_started;
+  if (r.timed_out) return metrics_.timed_out;
+  return r.success() ? metrics_.succeeded : metrics_.failed;
+}
+
 void Worker::OnDone(uint64_t attempt_id, ProcessResult result) {
+  if (Counter* c = OutcomeCounter(result)) c->Increment();
   std::vector<WorkAssignment> starts;
   {
     absl::MutexLock lock(&mu_);

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "worker/command_runner.h"
 
 namespace vitte::task {
@@ -52,8 +53,11 @@ struct WorkerOutputOptions {
 // Thread-safe.
 class Worker {
  public:
-  // `runner` must outlive the worker. slots > 0.
-  Worker(CommandRunner& runner, int slots, WorkerOutputOptions output = {});
+  // `runner` must outlive the worker. slots > 0. With `metrics` (optional,
+  // must outlive the worker) it exports its slots and counts the attempts
+  // it runs (see README, "Metrics").
+  Worker(CommandRunner& runner, int slots, WorkerOutputOptions output = {},
+         MetricsRegistry* metrics = nullptr);
   // Cancels what still runs and waits for the runner to report it.
   ~Worker();
 
@@ -118,9 +122,29 @@ class Worker {
                 absl::string_view data);
   bool OutputDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Series of the worker's metrics, looked up once; all null without a
+  // registry.
+  struct Metrics {
+    Counter* started = nullptr;
+    // By outcome: succeeded, failed, timed_out, cancelled, not_started.
+    Counter* succeeded = nullptr;
+    Counter* failed = nullptr;
+    Counter* timed_out = nullptr;
+    Counter* cancelled = nullptr;
+    Counter* not_started = nullptr;
+    Gauge* slots = nullptr;
+    Gauge* busy = nullptr;
+    Gauge* queued = nullptr;
+  };
+  // The counter of `result`'s outcome.
+  Counter* OutcomeCounter(const ProcessResult& result) const;
+
   CommandRunner& runner_;
   const int slots_;
   const WorkerOutputOptions output_options_;
+  MetricsRegistry* const metrics_registry_;
+  Metrics metrics_;
+  uint64_t metrics_scrape_hook_ = 0;
 
   mutable absl::Mutex mu_;
   std::deque<WorkAssignment> queue_ ABSL_GUARDED_BY(mu_);

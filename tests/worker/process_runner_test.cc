@@ -34,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -235,6 +236,18 @@ TEST_P(ProcessRunnerTest, ExitZero) {
   EXPECT_GE(result.started_at, before);
   EXPECT_GE(result.finished_at, result.started_at);
   EXPECT_LE(result.finished_at, absl::Now());
+}
+
+// The spawn latency histogram observes spawns that succeeded, not those
+// that failed.
+TEST_P(ProcessRunnerTest, ObservesSpawnLatency) {
+  Histogram spawn_seconds(LatencyBuckets());
+  auto runner = MakeRunner({.spawn_seconds = &spawn_seconds});
+  EXPECT_TRUE(Run(*runner, Spec({"true"})).success());
+  EXPECT_TRUE(Run(*runner, Spec({"sh", "-c", "exit 3"})).started);
+  EXPECT_FALSE(Run(*runner, Spec({"/no/such/program"})).started);
+  EXPECT_EQ(spawn_seconds.Count(), 2u);
+  EXPECT_GT(spawn_seconds.Sum(), 0);
 }
 
 TEST_P(ProcessRunnerTest, ExitNonZero) {

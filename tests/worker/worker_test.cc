@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -113,6 +114,30 @@ TEST(WorkerTest, RunsAtMostSlotsAndStartsQueuedWhenOneFinishes) {
   EXPECT_FALSE(results[1].result.success());
   EXPECT_EQ(results[1].result.exit_code, 1);
   EXPECT_EQ(worker.running(), 0);
+}
+
+TEST(WorkerTest, MetricsCountStartsOutcomesAndBusySlots) {
+  MetricsRegistry metrics;
+  FakeRunner runner;
+  Worker worker(runner, 2, {}, &metrics);
+  worker.Assign({Work(1), Work(2), Work(3)});
+  std::string text = metrics.Render();
+  EXPECT_THAT(text, ::testing::HasSubstr("\nvitte_worker_slots 2\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("\nvitte_worker_slots_busy 2\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("\nvitte_worker_queued 1\n"));
+  runner.Finish(1, 0);
+  runner.Finish(2, 3);
+  worker.Cancel({3});
+  text = metrics.Render();
+  EXPECT_THAT(text,
+              ::testing::HasSubstr("\nvitte_worker_tasks_started_total 3\n"));
+  for (const char* line :
+       {"{outcome=\"succeeded\"} 1\n", "{outcome=\"failed\"} 1\n",
+        "{outcome=\"cancelled\"} 1\n", "{outcome=\"timed_out\"} 0\n"}) {
+    EXPECT_THAT(text, ::testing::HasSubstr(absl::StrCat(
+                          "\nvitte_worker_tasks_finished_total", line)));
+  }
+  EXPECT_THAT(text, ::testing::HasSubstr("\nvitte_worker_slots_busy 0\n"));
 }
 
 TEST(WorkerTest, DuplicateAssignmentIsIgnored) {
