@@ -44,15 +44,17 @@ std::vector<std::string> WatchView::Apply(const v1::EventBatch& batch) {
       continue;
     }
     running_.erase(e.task_id());
-    // A compacted batch restates old failures: they were told before.
-    if (e.task_state() == v1::TASK_STATE_FAILED && !batch.compacted()) {
+    // Told once per attempt: a compacted batch after a reconnect restates
+    // failures this view may already have shown.
+    const bool new_attempt =
+        told_.insert({e.task_id(), e.attempt_id()}).second;
+    if (e.task_state() == v1::TASK_STATE_FAILED && new_attempt) {
       lines.push_back(absl::StrCat(
           "FAILED ", e.task_id(), " (exit code ", e.exit_code(),
           e.worker().empty() ? "" : ", on ", e.worker(),
           e.error().empty() ? "" : ": ", e.error(), ")"));
     } else if (e.task_state() == v1::TASK_STATE_READY &&
-               e.attempt_state() == v1::ATTEMPT_STATE_LOST &&
-               !batch.compacted()) {
+               e.attempt_state() == v1::ATTEMPT_STATE_LOST && new_attempt) {
       lines.push_back(absl::StrCat("lost   ", e.task_id(), " (attempt ",
                                    e.attempt_number(), " on ", e.worker(),
                                    "), will run again"));

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace vitte::task {
 class WatchView {
  public:
   // Takes in a batch of events of one graph. Returns the lines to print
-  // once, above the live block: failures, in order.
+  // once, above the live block: failures and lost attempts, in order, each
+  // attempt's once (the first, compacted batch tells the failures so far).
   std::vector<std::string> Apply(const v1::EventBatch& batch);
 
   // The live block at `now_ms` (Unix milliseconds), `width` columns wide,
@@ -36,6 +38,8 @@ class WatchView {
   v1::GraphState state_ = v1::GRAPH_STATE_RUNNING;
   v1::TaskCounts counts_;
   std::map<std::string, Running> running_;  // by task id
+  // Attempts whose end was told (task id, attempt id).
+  std::set<std::pair<std::string, uint64_t>> told_;
   bool finished_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/decision_log.h"
 #include "spdlog/spdlog.h"
 
 namespace vitte::task {
@@ -434,6 +435,11 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
     int32_t cause = run.status(c.index).skipped_because;
     if (c.state == TaskState::kSkipped && cause >= 0) {
       e.skipped_because = run.task(cause).id;
+      LogDecision(spdlog::level::info,
+                  {"skipped", graph_id, spec.id, 0, {},
+                   LogfmtPair("because", e.skipped_because)});
+    } else if (c.state == TaskState::kCancelled) {
+      LogDecision(spdlog::level::info, {"cancelled", graph_id, spec.id});
     }
   }
 }
@@ -485,6 +491,9 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
     metrics_.AttemptStarted(entry->ready_at_us,
                             absl::ToUnixMicros(clock_.Now()));
     Record(run, changes, &a, fx);
+    LogDecision(spdlog::level::debug,
+                {"dispatched", a.graph_id, run.task(index).id, a.id, a.worker,
+                 absl::StrCat("number=", a.number)});
 
     const TaskSpec& spec = run.task(index);
     fx.assignments[session.id].push_back(

@@ -44,6 +44,9 @@ std::vector<TaskEvent> CompactedEvents(const StoredChanges& changes,
       e.time_ms = now_ms;
       const AttemptRecord& a = t.last_attempt;
       if (a.id != 0) {
+        // When the task's last change was made, as far as the store knows.
+        e.time_ms = a.state == AttemptState::kRunning ? a.started_at_ms
+                                                      : a.finished_at_ms;
         e.attempt_id = a.id;
         e.worker = a.worker;
         e.exit_code = a.exit_code;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/decision_log.h"
 #include "spdlog/spdlog.h"
 
 namespace vitte::task {
@@ -111,9 +112,19 @@ int Coordinator::Report(SessionId session,
       if (it == attempts_.end() || it->second.session_id != session) {
         // Not a running attempt of this session: it was lost, cancelled or
         // already reported, and a newer attempt may own the task.
-        spdlog::warn("session {}: result for attempt {} refused (not a "
-                     "current attempt of this session)",
-                     session, r.attempt_id);
+        TaskDecision d{"fenced"};
+        d.attempt = r.attempt_id;
+        if (it != attempts_.end()) {
+          d.graph = it->second.graph_id;
+          d.task = graphs_.at(d.graph)->task(it->second.task_index).id;
+        }
+        d.worker = s != sessions_.end() ? absl::string_view(
+                                              s->second.registration.name)
+                                        : absl::string_view();
+        d.details = absl::StrCat(
+            "session=", session,
+            " reason=\"not a current attempt of this session\"");
+        LogDecision(spdlog::level::warn, d);
         ++fenced;
         metrics_.results_fenced.Increment();
         continue;
@@ -135,25 +146,31 @@ int Coordinator::Report(SessionId session,
       // (dispatch, then result received); workers' clocks may disagree.
       GraphRun& run = *graphs_.at(graph_id);
       std::vector<TaskChange> changes;
+      TaskDecision d{"succeeded", graph_id, run.task(index).id, a.id, a.worker};
       if (r.success) {
         run.Succeed(index, changes);
+        LogDecision(spdlog::level::debug, d);
       } else {
         // Exponential backoff: retry_backoff, then twice that, and so on.
         int failures = run.status(index).failures;  // before this one
         absl::Duration delay = std::min(
             options_.retry_backoff * (int64_t{1} << std::min(failures, 30)),
             options_.max_retry_backoff);
+        d.details = absl::StrCat("exit_code=", a.exit_code,
+                                 a.signal != 0 ? absl::StrCat(" signal=", a.signal) : "",
+                                 a.timed_out ? " timed_out=true" : "",
+                                 a.error.empty() ? "" : " ",
+                                 a.error.empty() ? "" : LogfmtPair("error", a.error));
         if (run.Fail(index, changes, clock_.NowMs() + absl::ToInt64Milliseconds(delay))) {
-          spdlog::info("graph {} task \"{}\" failed for good after {} "
-                       "attempts (attempt {}, exit code {})",
-                       graph_id, run.task(index).id, run.status(index).attempts,
-                       a.id, a.exit_code);
+          d.decision = "failed";
+          absl::StrAppend(&d.details, " attempts=", run.status(index).attempts);
+          LogDecision(spdlog::level::warn, d);
         } else {
           metrics_.task_retries.Increment();
-          spdlog::info("graph {} task \"{}\": attempt {} failed (exit code "
-                       "{}), retry in {}",
-                       graph_id, run.task(index).id, a.id, a.exit_code,
-                       absl::FormatDuration(delay));
+          d.decision = "retried";
+          absl::StrAppend(&d.details, " ",
+                          LogfmtPair("retry_in", absl::FormatDuration(delay)));
+          LogDecision(spdlog::level::info, d);
         }
       }
       Record(run, changes, &a, fx);
@@ -363,18 +380,16 @@ void Coordinator::EndUnreported(AttemptId id, const std::string& why,
     metrics_.attempts_requeued.Increment();
     run.Requeue(index, changes);
   }
+  TaskDecision d{count_loss ? "lost" : "requeued", a.graph_id,
+                 run.task(index).id, id, a.worker, LogfmtPair("reason", why)};
   if (failed) {
     a.error = absl::StrCat(why, "; the task lost its worker ",
                            run.status(index).lost,
                            " times and is not retried again (poison task?)");
-    spdlog::warn("graph {} task \"{}\": attempt {} lost ({}); failed for "
-                 "good after {} lost attempts",
-                 a.graph_id, run.task(index).id, id, why, run.status(index).lost);
-  } else {
-    spdlog::info("graph {} task \"{}\": attempt {} ended without a result "
-                 "({}), task re-queued",
-                 a.graph_id, run.task(index).id, id, why);
+    absl::StrAppend(&d.details, " lost=", run.status(index).lost,
+                    " failed_for_good=true");
   }
+  LogDecision(count_loss ? spdlog::level::warn : spdlog::level::info, d);
   Record(run, changes, &a, fx);
   fx.writes.attempts.push_back(std::move(a));
 }

@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
   flags.AddInt("max-lost-attempts", &max_lost,
                "a task whose worker is lost this many times fails for good "
                "(a task that kills the workers it runs on)");
+  int64_t event_history = static_cast<int64_t>(options.coordinator.event_history);
+  flags.AddInt("event-history", &event_history,
+               "events kept in memory, so that a follower that reconnects "
+               "gets exactly the changes it missed (one further behind gets "
+               "the state now of what changed)");
   int64_t max_log_bytes = options.coordinator.max_log_bytes;
   flags.AddInt("max-log-bytes", &max_log_bytes,
                "output kept per attempt and stream from its start (the "
@@ -104,6 +109,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.coordinator.max_log_bytes = max_log_bytes;
+  if (event_history < 1 || event_history > 100'000'000) {
+    std::cerr << "vitte-taskd: --event-history must be in 1..100000000\n";
+    return 2;
+  }
+  options.coordinator.event_history = static_cast<size_t>(event_history);
   if (options.coordinator.lease_timeout <= options.coordinator.heartbeat_interval) {
     std::cerr << "vitte-taskd: --lease-timeout must be longer than "
                  "--heartbeat-interval\n";

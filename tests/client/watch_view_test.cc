@@ -32,16 +32,21 @@ TEST(WatchViewTest, ShowsProgressRunningTasksAndFailuresOnce) {
   g->set_graph_state(v1::GRAPH_STATE_RUNNING);
   v1::GraphEvent* a = Add(first, "compile-a", v1::TASK_STATE_RUNNING, 1'000);
   a->set_worker("build-1");
-  // An old failure in a compacted batch was told before: not again.
-  Add(first, "old", v1::TASK_STATE_FAILED, 1'000);
-  first.mutable_events(2)->mutable_counts()->set_total(4);
-  first.mutable_events(2)->mutable_counts()->set_failed(1);
-  first.mutable_events(2)->mutable_counts()->set_running(1);
+  // A failure from before the view started is told once.
+  v1::GraphEvent* old = Add(first, "old", v1::TASK_STATE_FAILED, 1'000);
+  old->set_attempt_id(5);
+  old->set_exit_code(1);
+  old->mutable_counts()->set_total(4);
+  old->mutable_counts()->set_failed(1);
+  old->mutable_counts()->set_running(1);
+  EXPECT_THAT(view.Apply(first), ElementsAre("FAILED old (exit code 1)"));
+  // Restated by a compacted batch after a reconnect: not again.
   EXPECT_THAT(view.Apply(first), IsEmpty());
 
   v1::EventBatch next;
   v1::GraphEvent* b = Add(next, "compile-b", v1::TASK_STATE_FAILED, 2'000);
   b->set_exit_code(2);
+  b->set_attempt_id(6);
   b->set_worker("build-2");
   b->mutable_counts()->set_total(4);
   b->mutable_counts()->set_failed(2);

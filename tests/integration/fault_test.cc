@@ -782,7 +782,8 @@ TEST_F(FaultTest, ResultFromAnotherSessionIsRefused) {
   ASSERT_TRUE(PollUntil(absl::Seconds(10), [&] {
     return absl::StrContains(
         coordinator().Stderr(),
-        absl::StrCat("result for attempt ", running.attempt_id(), " refused"));
+        absl::StrCat("decision=fenced graph=", id, " task=t attempt=",
+                     running.attempt_id(), " worker=intruder "));
   })) << coordinator().LogsForDiagnosis();
   stream->WritesDone();
   ctx.TryCancel();
