@@ -128,12 +128,16 @@ int FollowGraph(Client& client, const std::string& graph_id, uint64_t after,
   if (style == FollowStyle::kJson) {
     return *state == v1::GRAPH_STATE_SUCCEEDED ? 0 : 1;
   }
-  absl::StatusOr<v1::Graph> graph = client.GetGraph(graph_id);
-  if (!graph.ok()) return Fail(std::cerr, graph.status());
-  const v1::TaskCounts& c = graph->summary().counts();
+  // The summary only: the whole graph may be a million tasks. The tasks
+  // are read only to tell what failed.
+  absl::StatusOr<v1::GraphSummary> summary = client.GetGraphSummary(graph_id);
+  if (!summary.ok()) return Fail(std::cerr, summary.status());
+  const v1::TaskCounts& c = summary->counts();
   out << "graph " << graph_id << " " << StateName(*state) << ": "
       << c.succeeded() << "/" << c.total() << " tasks succeeded\n";
   if (*state == v1::GRAPH_STATE_SUCCEEDED) return 0;
+  absl::StatusOr<v1::Graph> graph = client.GetGraph(graph_id);
+  if (!graph.ok()) return Fail(std::cerr, graph.status());
   PrintFailures(out, *graph);
   return 1;
 }

@@ -81,6 +81,20 @@ absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
   return response;
 }
 
+absl::StatusOr<v1::GraphSummary> Client::GetGraphSummary(
+    const std::string& graph_id) {
+  v1::GetGraphRequest request;
+  request.set_graph_id(graph_id);
+  request.set_summary_only(true);
+  v1::Graph response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout_);
+  absl::Status s =
+      FromGrpcStatus(stubs_->tasks->GetGraph(&ctx, request, &response));
+  if (!s.ok()) return Annotate(s);
+  return response.summary();
+}
+
 absl::StatusOr<std::vector<v1::GraphSummary>> Client::ListGraphs(int limit) {
   v1::ListGraphsRequest request;
   request.set_limit(limit);

@@ -37,6 +37,8 @@ class Client {
                                                  const std::string& request_id = "");
   absl::StatusOr<v1::Graph> GetGraph(const std::string& graph_id,
                                      bool include_attempts = false);
+  // The graph's state and counts, without its tasks.
+  absl::StatusOr<v1::GraphSummary> GetGraphSummary(const std::string& graph_id);
   absl::StatusOr<std::vector<v1::GraphSummary>> ListGraphs(int limit = 100);
   // Returns how many tasks were cancelled.
   absl::StatusOr<int64_t> Cancel(const std::string& graph_id,

@@ -368,6 +368,20 @@ absl::StatusOr<GraphView> Coordinator::GetGraph(GraphId graph_id,
   return view;
 }
 
+absl::StatusOr<GraphSummaryView> Coordinator::GetGraphSummary(
+    GraphId graph_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = graphs_.find(graph_id);
+    if (it != graphs_.end()) {
+      return GraphSummaryView{it->second->record(), it->second->counts()};
+    }
+  }
+  Flush();  // its end may not be committed yet (see Watch)
+  ASSIGN_OR_RETURN(auto summary, store_.ReadGraphSummary(graph_id));
+  return GraphSummaryView{std::move(summary.first), summary.second};
+}
+
 absl::StatusOr<std::vector<GraphSummaryView>> Coordinator::ListGraphs(
     int limit) {
   ASSIGN_OR_RETURN(auto rows, store_.ListGraphs(limit));

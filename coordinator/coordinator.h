@@ -198,6 +198,9 @@ class Coordinator {
   // runs or once it succeeded; NOT_FOUND for an unknown graph.
   absl::StatusOr<int64_t> Retry(GraphId graph_id);
   absl::StatusOr<GraphView> GetGraph(GraphId graph_id, bool all_attempts);
+  // The graph's record and counts only: from memory while it runs, else
+  // from the store. NOT_FOUND for an unknown graph.
+  absl::StatusOr<GraphSummaryView> GetGraphSummary(GraphId graph_id);
   absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
   std::vector<WorkerView> ListWorkers();
   // The output of one attempt from query.cursor on (at most 4 MiB per

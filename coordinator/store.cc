@@ -602,6 +602,28 @@ absl::StatusOr<GraphRecord> Store::ReadGraphRecord(GraphId id) {
   return ReadGraphRow(s);
 }
 
+absl::StatusOr<std::pair<GraphRecord, TaskCounts>> Store::ReadGraphSummary(
+    GraphId id) {
+  absl::MutexLock r(&read_mu_);
+  absl::StatusOr<std::pair<GraphRecord, TaskCounts>> result;
+  RETURN_IF_ERROR(InReadTransaction(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) -> absl::Status {
+        ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
+                                     "SELECT ", kGraphColumns,
+                                     " FROM graphs WHERE id = ?1")));
+        s.Bind(1, id);
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) {
+          return absl::NotFoundError(absl::StrCat("unknown graph \"", id, "\""));
+        }
+        GraphRecord record = ReadGraphRow(s);
+        ASSIGN_OR_RETURN(TaskCounts counts, CountTasksLocked(id));
+        result = std::make_pair(std::move(record), counts);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
 absl::StatusOr<std::vector<AttemptRecord>> Store::ReadAttempts(GraphId id,
                                                                bool all) {
   absl::MutexLock r(&read_mu_);

@@ -186,6 +186,9 @@ class Store {
   absl::StatusOr<StoredGraph> ReadGraph(
       GraphId id, AttemptsToRead attempts = AttemptsToRead::kNone);
   absl::StatusOr<GraphRecord> ReadGraphRecord(GraphId id);
+  // The graph's record and task counts, from one snapshot.
+  absl::StatusOr<std::pair<GraphRecord, TaskCounts>> ReadGraphSummary(
+      GraphId id);
   // Attempts of one graph ordered by task then number. `all` = false keeps
   // only the last attempt of each task.
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttempts(GraphId id, bool all);

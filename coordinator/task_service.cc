@@ -96,6 +96,11 @@ absl::Status TaskServiceImpl::Submit(const grpc::ByteBuffer& raw,
 absl::Status TaskServiceImpl::Get(const v1::GetGraphRequest& request,
                                   v1::Graph& response) {
   ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  if (request.summary_only()) {
+    ASSIGN_OR_RETURN(GraphSummaryView summary, coordinator_.GetGraphSummary(id));
+    ToProto(summary, *response.mutable_summary());
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(GraphView view,
                    coordinator_.GetGraph(id, request.include_attempts()));
   ToProto(view, response);

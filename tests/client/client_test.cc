@@ -98,6 +98,10 @@ TEST_F(ClientTest, SubmitWatchAndGet) {
   EXPECT_EQ(a.stdout_tail(), "Analyse du module...\n");
   EXPECT_EQ(graph->tasks(1).attempts(0).stderr_tail(), "Compilation\n");
   EXPECT_EQ(graph->summary().counts().succeeded(), 2);
+  auto summary = client_->GetGraphSummary(submitted->graph_id());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->state(), v1::GRAPH_STATE_SUCCEEDED);
+  EXPECT_EQ(summary->counts().total(), 2);
 
   auto list = client_->ListGraphs();
   ASSERT_TRUE(list.ok());

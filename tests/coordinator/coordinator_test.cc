@@ -841,5 +841,23 @@ TEST_F(CoordinatorTest, UnwatchStopsEvents) {
   EXPECT_TRUE(other->finished());
 }
 
+// --- Summaries ---
+
+TEST_F(CoordinatorTest, SummaryOfARunningAndOfAFinishedGraph) {
+  Worker w = Connect("w1", 1);
+  GraphId id = Submit(MakeGraph("sum", {MakeTask("a"), MakeTask("b", {"a"})}));
+  ASSERT_OK_AND_ASSIGN(GraphSummaryView running, coord_->GetGraphSummary(id));
+  EXPECT_EQ(running.record.name, "sum");
+  EXPECT_EQ(running.record.state, GraphState::kRunning);
+  EXPECT_EQ(running.counts.running, 1);
+  EXPECT_EQ(running.counts.pending, 1);
+  RunAll(w);
+  ASSERT_OK_AND_ASSIGN(GraphSummaryView done, coord_->GetGraphSummary(id));
+  EXPECT_EQ(done.record.state, GraphState::kSucceeded);
+  EXPECT_EQ(done.counts.succeeded, 2);
+  EXPECT_EQ(done.counts.total(), 2);
+  EXPECT_CODE(coord_->GetGraphSummary(777), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace vitte::task
