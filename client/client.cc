@@ -7,14 +7,48 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "vitte/task/v1/task.grpc.pb.h"
 
 namespace vitte::task {
 
+namespace {
+
+// Says which coordinator could not be reached.
+absl::Status AnnotateStatus(absl::Status status, const std::string& target) {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    return absl::Status(status.code(),
+                        absl::StrCat("cannot reach the coordinator",
+                                     target.empty() ? "" : " at ", target,
+                                     ": ", status.message()));
+  }
+  return status;
+}
+
+// A TaskService method as the generated stub has it.
+template <typename Request, typename Response>
+using StubMethod = grpc::Status (v1::TaskService::Stub::*)(
+    grpc::ClientContext*, const Request&, Response*);
+
+}  // namespace
+
 struct Client::Stubs {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::TaskService::Stub> tasks;
+
+  // One unary call, bounded by `timeout`; errors name `target`.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
+                                const Request& request, absl::Duration timeout,
+                                const std::string& target) {
+    Response response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    absl::Status s = FromGrpcStatus(((*tasks).*method)(&ctx, request, &response));
+    if (!s.ok()) return AnnotateStatus(s, target);
+    return response;
+  }
 };
 
 std::unique_ptr<Client> Client::Connect(const std::string& target) {
@@ -36,35 +70,16 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, std::string target)
 Client::~Client() = default;
 
 absl::Status Client::Annotate(absl::Status status) const {
-  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
-    return absl::Status(status.code(),
-                        absl::StrCat("cannot reach the coordinator",
-                                     target_.empty() ? "" : " at ", target_,
-                                     ": ", status.message()));
-  }
-  return status;
+  return AnnotateStatus(std::move(status), target_);
 }
-
-namespace {
-
-void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-}  // namespace
 
 absl::StatusOr<v1::SubmitGraphResponse> Client::Submit(
     const v1::GraphSpec& graph, const std::string& request_id) {
   v1::SubmitGraphRequest request;
   *request.mutable_graph() = graph;
   request.set_request_id(request_id);
-  v1::SubmitGraphResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->SubmitGraph(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
-  return response;
+  return stubs_->Call(&v1::TaskService::Stub::SubmitGraph, request,
+                      timeout_, target_);
 }
 
 absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
@@ -72,13 +87,8 @@ absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
   v1::GetGraphRequest request;
   request.set_graph_id(graph_id);
   request.set_include_attempts(include_attempts);
-  v1::Graph response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->GetGraph(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
-  return response;
+  return stubs_->Call(&v1::TaskService::Stub::GetGraph, request,
+                      timeout_, target_);
 }
 
 absl::StatusOr<v1::GraphSummary> Client::GetGraphSummary(
@@ -86,24 +96,18 @@ absl::StatusOr<v1::GraphSummary> Client::GetGraphSummary(
   v1::GetGraphRequest request;
   request.set_graph_id(graph_id);
   request.set_summary_only(true);
-  v1::Graph response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->GetGraph(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
+  ASSIGN_OR_RETURN(v1::Graph response,
+                   stubs_->Call(&v1::TaskService::Stub::GetGraph, request,
+                                timeout_, target_));
   return response.summary();
 }
 
 absl::StatusOr<std::vector<v1::GraphSummary>> Client::ListGraphs(int limit) {
   v1::ListGraphsRequest request;
   request.set_limit(limit);
-  v1::ListGraphsResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->ListGraphs(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
+  ASSIGN_OR_RETURN(v1::ListGraphsResponse response,
+                   stubs_->Call(&v1::TaskService::Stub::ListGraphs, request,
+                                timeout_, target_));
   return std::vector<v1::GraphSummary>(response.graphs().begin(),
                                        response.graphs().end());
 }
@@ -113,47 +117,33 @@ absl::StatusOr<int64_t> Client::Cancel(const std::string& graph_id,
   v1::CancelGraphRequest request;
   request.set_graph_id(graph_id);
   for (const auto& id : task_ids) request.add_task_ids(id);
-  v1::CancelGraphResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->CancelGraph(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
+  ASSIGN_OR_RETURN(v1::CancelGraphResponse response,
+                   stubs_->Call(&v1::TaskService::Stub::CancelGraph, request,
+                                timeout_, target_));
   return response.cancelled();
 }
 
 absl::StatusOr<int64_t> Client::Retry(const std::string& graph_id) {
   v1::RetryGraphRequest request;
   request.set_graph_id(graph_id);
-  v1::RetryGraphResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->RetryGraph(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
+  ASSIGN_OR_RETURN(v1::RetryGraphResponse response,
+                   stubs_->Call(&v1::TaskService::Stub::RetryGraph, request,
+                                timeout_, target_));
   return response.retried();
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
-  v1::ListWorkersResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s = FromGrpcStatus(
-      stubs_->tasks->ListWorkers(&ctx, v1::ListWorkersRequest(), &response));
-  if (!s.ok()) return Annotate(s);
+  ASSIGN_OR_RETURN(v1::ListWorkersResponse response,
+                   stubs_->Call(&v1::TaskService::Stub::ListWorkers, v1::ListWorkersRequest(),
+                                timeout_, target_));
   return std::vector<v1::WorkerInfo>(response.workers().begin(),
                                      response.workers().end());
 }
 
 absl::StatusOr<v1::GetLogsResponse> Client::GetLogs(
     const v1::GetLogsRequest& request) {
-  v1::GetLogsResponse response;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout_);
-  absl::Status s =
-      FromGrpcStatus(stubs_->tasks->GetLogs(&ctx, request, &response));
-  if (!s.ok()) return Annotate(s);
-  return response;
+  return stubs_->Call(&v1::TaskService::Stub::GetLogs, request,
+                      timeout_, target_);
 }
 
 absl::StatusOr<v1::GraphState> Client::Watch(

@@ -591,6 +591,10 @@ absl::StatusOr<StoredGraph> Store::ReadGraph(GraphId id,
 
 absl::StatusOr<GraphRecord> Store::ReadGraphRecord(GraphId id) {
   absl::MutexLock r(&read_mu_);
+  return ReadGraphRecordLocked(id);
+}
+
+absl::StatusOr<GraphRecord> Store::ReadGraphRecordLocked(GraphId id) {
   ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
                                "SELECT ", kGraphColumns,
                                " FROM graphs WHERE id = ?1")));
@@ -608,15 +612,7 @@ absl::StatusOr<std::pair<GraphRecord, TaskCounts>> Store::ReadGraphSummary(
   absl::StatusOr<std::pair<GraphRecord, TaskCounts>> result;
   RETURN_IF_ERROR(InReadTransaction(
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) -> absl::Status {
-        ASSIGN_OR_RETURN(auto s, reader_->Prepare(absl::StrCat(
-                                     "SELECT ", kGraphColumns,
-                                     " FROM graphs WHERE id = ?1")));
-        s.Bind(1, id);
-        ASSIGN_OR_RETURN(bool row, s.Step());
-        if (!row) {
-          return absl::NotFoundError(absl::StrCat("unknown graph \"", id, "\""));
-        }
-        GraphRecord record = ReadGraphRow(s);
+        ASSIGN_OR_RETURN(GraphRecord record, ReadGraphRecordLocked(id));
         ASSIGN_OR_RETURN(TaskCounts counts, CountTasksLocked(id));
         result = std::make_pair(std::move(record), counts);
         return absl::OkStatus();

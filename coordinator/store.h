@@ -232,6 +232,8 @@ class Store {
   ListGraphsLocked(int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   absl::StatusOr<TaskCounts> CountTasksLocked(GraphId id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
+  absl::StatusOr<GraphRecord> ReadGraphRecordLocked(GraphId id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   absl::StatusOr<StoredChanges> ReadChangesLocked(GraphId id, uint64_t after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
   absl::StatusOr<std::vector<AttemptRecord>> ReadAttemptsLocked(GraphId id,
