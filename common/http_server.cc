@@ -55,6 +55,7 @@ void HttpServer::Get(std::string pattern, HttpHandler handler) {
                             httplib::Response& res) {
     HttpRequest request;
     request.path = req.path;
+    request.raw_path = req.target.substr(0, req.target.find('?'));
     for (const auto& [key, value] : req.params) {
       request.params.try_emplace(key, value);
     }
@@ -66,6 +67,10 @@ void HttpServer::Get(std::string pattern, HttpHandler handler) {
     }
     res.set_content(std::move(response.body), response.content_type);
   });
+}
+
+void HttpServer::OnStop(std::function<void()> hook) {
+  stop_hooks_.push_back(std::move(hook));
 }
 
 absl::StatusOr<int> HttpServer::Start(absl::string_view address) {
@@ -91,6 +96,7 @@ absl::StatusOr<int> HttpServer::Start(absl::string_view address) {
 
 void HttpServer::Stop() {
   if (!thread_.joinable()) return;
+  for (const std::function<void()>& hook : stop_hooks_) hook();
   server_->stop();
   thread_.join();
 }

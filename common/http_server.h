@@ -21,7 +21,10 @@ class Server;
 namespace vitte::task {
 
 struct HttpRequest {
-  std::string path;
+  std::string path;  // decoded ("%2F" is '/')
+  // The path as sent, still encoded: tells "a%2Fb" (one segment) from
+  // "a/b" (two).
+  std::string raw_path;
   // Query parameters; a repeated one keeps its first value.
   absl::flat_hash_map<std::string, std::string> params;
   // Sub-matches of the route's pattern: [0] is the whole path.
@@ -52,6 +55,11 @@ class HttpServer {
   // expression) go to `handler`. The first route that matches wins.
   void Get(std::string pattern, HttpHandler handler);
 
+  // Calls `hook` at the start of Stop, before waiting for the requests in
+  // progress: handlers that block (long polls) are told to answer now.
+  // Added before Start.
+  void OnStop(std::function<void()> hook);
+
   // Listens on `address` ("host:port", "[v6]:port"; port 0 picks a free
   // one) and serves on a thread of its own. Returns the bound port.
   absl::StatusOr<int> Start(absl::string_view address);
@@ -60,6 +68,7 @@ class HttpServer {
 
  private:
   std::unique_ptr<httplib::Server> server_;
+  std::vector<std::function<void()>> stop_hooks_;
   std::thread thread_;
 };
 

@@ -1,5 +1,8 @@
 #include "coordinator/dashboard.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +25,13 @@ namespace {
 // of a 10,000-task graph (measured: 4.6 s, against 0.2 s to build it).
 // Graphs are read once per page; the polled answers are small.
 constexpr char kJsonType[] = "application/json; charset=utf-8";
+
+// Long polls (/events): how long one waits for an event unless told, and
+// at most. Each waiting poll holds one of the server's 8 threads (and
+// EventLongPoll lets only 4 wait at once); 30 s stays below the idle
+// timeouts of common proxies.
+constexpr int64_t kDefaultWaitMs = 20'000;
+constexpr int64_t kMaxWaitMs = 30'000;
 
 HttpResponse ErrorResponse(const absl::Status& status) {
   HttpResponse res;
@@ -72,6 +82,38 @@ HttpResponse ServeAsset(absl::string_view name) {
       absl::NotFoundError(absl::StrCat("no file \"", name, "\"")));
 }
 
+// Query parameter `name` as a number in [min, max]; `fallback` when absent.
+// INVALID_ARGUMENT names the parameter otherwise.
+template <typename Number>
+absl::StatusOr<Number> NumberParam(const HttpRequest& req,
+                                   const std::string& name, Number fallback,
+                                   Number min, Number max) {
+  auto it = req.params.find(name);
+  if (it == req.params.end()) return fallback;
+  Number n{};
+  if (!absl::SimpleAtoi(it->second, &n) || n < min || n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be a number in ", min, "..", max, ", not \"",
+                     it->second.substr(0, 64), "\""));
+  }
+  return n;
+}
+
+// One long poll on the events of graph `graph_id` ("" = every graph): see
+// the header. A wait above kMaxWaitMs is cut to it rather than refused,
+// so that a client's default survives a lower cap.
+HttpResponse EventsResponse(DashboardApi& api, const std::string& graph_id,
+                            const HttpRequest& req) {
+  absl::StatusOr<uint64_t> after = NumberParam<uint64_t>(
+      req, "after", 0, 0, std::numeric_limits<uint64_t>::max());
+  if (!after.ok()) return ErrorResponse(after.status());
+  absl::StatusOr<int64_t> wait_ms = NumberParam<int64_t>(
+      req, "wait_ms", kDefaultWaitMs, 0, std::numeric_limits<int64_t>::max());
+  if (!wait_ms.ok()) return ErrorResponse(wait_ms.status());
+  return Answer(api.Events(graph_id, *after,
+                           absl::Milliseconds(std::min(*wait_ms, kMaxWaitMs))));
+}
+
 }  // namespace
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -104,6 +146,8 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
   // Shared by the handlers, which may run on several server threads at
   // once (DashboardApi is thread-safe).
   auto api = std::make_shared<DashboardApi>(coordinator, Clock::Real());
+  // Long polls answer at once when the server stops, which waits for them.
+  http.OnStop([api] { api->Shutdown(); });
 
   http.Get("/", [](const HttpRequest&) { return ServeAsset("index.html"); });
   http.Get("/static/(.+)", [](const HttpRequest& req) {
@@ -133,9 +177,28 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
   http.Get("/api/graphs/([^/]+)/estimate", [api](const HttpRequest& req) {
     return Answer(api->Estimate(req.matches[1]));
   });
-  // Task ids may hold '/': the rest of the (decoded) path is the id.
+  http.Get("/api/graphs/([^/]+)/events", [api](const HttpRequest& req) {
+    return EventsResponse(*api, req.matches[1], req);
+  });
+  http.Get("/api/events", [api](const HttpRequest& req) {
+    return EventsResponse(*api, "", req);
+  });
+  // Task ids may hold '/': the rest of the (decoded) path is the id. A
+  // path that ends in a literal "/logs" asks for the task's logs; the page
+  // sends a task id's '/' as %2F, so a task named "x/logs" stays a task.
   http.Get("/api/graphs/([^/]+)/tasks/(.+)", [api](const HttpRequest& req) {
-    return Answer(api->GetTask(req.matches[1], req.matches[2]));
+    constexpr absl::string_view kLogs = "/logs";
+    const std::string& task = req.matches[2];
+    if (!absl::EndsWith(req.raw_path, kLogs) || task.size() <= kLogs.size()) {
+      return Answer(api->GetTask(req.matches[1], task));
+    }
+    absl::StatusOr<int32_t> attempt = NumberParam<int32_t>(
+        req, "attempt", 0, 0, std::numeric_limits<int32_t>::max());
+    if (!attempt.ok()) return ErrorResponse(attempt.status());
+    auto cursor = req.params.find("cursor");
+    return Answer(api->GetLogs(
+        req.matches[1], task.substr(0, task.size() - kLogs.size()), *attempt,
+        cursor == req.params.end() ? "" : cursor->second));
   });
   http.Get("/api/workers", [api](const HttpRequest&) {
     return JsonResponse(api->ListWorkers());

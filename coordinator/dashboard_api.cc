@@ -139,4 +139,34 @@ absl::StatusOr<v1::GraphEstimate> DashboardApi::Estimate(
   return out;
 }
 
+absl::StatusOr<v1::EventBatch> DashboardApi::Events(const std::string& graph_id,
+                                                    uint64_t after,
+                                                    absl::Duration wait) {
+  GraphId id = 0;
+  if (!graph_id.empty()) {
+    ASSIGN_OR_RETURN(id, ParseGraphId(graph_id));
+  }
+  ASSIGN_OR_RETURN(EventBatch batch, long_poll_.Poll(id, after, wait));
+  v1::EventBatch out;
+  out.mutable_events()->Reserve(static_cast<int>(batch.events.size()));
+  for (const TaskEvent& e : batch.events) ToProto(e, *out.add_events());
+  out.set_cursor(batch.cursor);
+  out.set_compacted(batch.compacted);
+  return out;
+}
+
+absl::StatusOr<v1::GetLogsResponse> DashboardApi::GetLogs(
+    const std::string& graph_id, const std::string& task_id, int32_t attempt,
+    const std::string& cursor) {
+  LogsQuery query;
+  ASSIGN_OR_RETURN(query.graph_id, ParseGraphId(graph_id));
+  query.task_id = task_id;
+  query.attempt = attempt;
+  query.cursor = cursor;
+  ASSIGN_OR_RETURN(LogsView view, coordinator_.GetLogs(query));
+  v1::GetLogsResponse out;
+  ToProto(view, out);
+  return out;
+}
+
 }  // namespace vitte::task

@@ -1,19 +1,21 @@
 // The graph page: the DAG with live task states, the critical path and the
 // ETA.
 //
-// Data flow: the structure (task ids and dependencies) is read once from
-// GET /api/graphs/ID; states then come from a feed (api.js) as lists of
-// changes, which the drawing applies to the few elements concerned. The
-// estimate is read every few seconds while the graph runs.
+// Data flow: the feed (EventGraphFeed, api.js) reads the graph once from
+// GET /api/graphs/ID, which gives the structure (task ids and
+// dependencies) and the states, then follows the graph's events by long
+// polls; the page applies each list of changes to the few elements
+// concerned. The estimate is read again after changes (at most once a
+// second) and every few seconds while the graph runs.
 //
 // Size: up to FULL_VIEW_MAX_TASKS every task is a box in an SVG. Past
 // that the page draws the collapsed view (one row per layer or band of
 // layers, coloured by counts), so that 10,000 tasks cost a hundred rows
 // and state changes cost a counter update each. Past
-// STRUCTURE_MAX_TASKS it does not even read the structure (megabytes of
-// JSON) and shows the counts only.
+// STRUCTURE_MAX_TASKS it draws no structure at all and shows the counts
+// only.
 
-import { api, isFinishedGraph, PollingGraphFeed, stateName, TASK_STATES } from './api.js';
+import { api, EventGraphFeed, isFinishedGraph, stateName, TASK_STATES } from './api.js';
 import { bandsOf, computeLayers, layoutFull } from './graph_layout.js';
 import {
   errorBox, formatDuration, formatTime, h, progressBar, setConnection, stateBadge,
@@ -24,9 +26,11 @@ const FULL_VIEW_MAX_TASKS = 500;
 const STRUCTURE_MAX_TASKS = 50000;
 const MAX_BANDS = 120;
 const BAND_LIST_MAX = 300;  // tasks listed when a band is opened
-// The estimate is read again after each change of states (at most once a
-// second, as the feed) and every few seconds anyway, as running tasks age.
+// The estimate is read again after changes of states (at most once every
+// ESTIMATE_MIN_INTERVAL_MS) and every few seconds anyway, as running tasks
+// age.
 const ESTIMATE_INTERVAL_MS = 3000;
+const ESTIMATE_MIN_INTERVAL_MS = 1000;
 const SVG = 'http://www.w3.org/2000/svg';
 
 function svg(tag, attrs = {}, ...children) {
@@ -266,6 +270,7 @@ export function graphPage(view, { graphId }) {
   let estimateTimer = null;
   let estimateBusy = false;
   let estimateAgain = false;  // states changed while it was read
+  let estimateReadAt = 0;     // when the last read began (Date.now())
   let left = false;
 
   const showSummary = () => {
@@ -299,6 +304,7 @@ export function graphPage(view, { graphId }) {
     estimateBusy = true;
     if (estimateTimer !== null) clearTimeout(estimateTimer);
     estimateTimer = null;
+    estimateReadAt = Date.now();
     try {
       estimate = await api.estimate(graphId);
     } catch {
@@ -309,28 +315,41 @@ export function graphPage(view, { graphId }) {
     if (summary) showSummary();
     showCritical();
     if (summary && isFinishedGraph(summary)) return;
-    estimateTimer = setTimeout(loadEstimate, estimateAgain ? 0 : ESTIMATE_INTERVAL_MS);
+    estimateTimer = setTimeout(loadEstimate, estimateAgain
+      ? Math.max(0, estimateReadAt + ESTIMATE_MIN_INTERVAL_MS - Date.now())
+      : ESTIMATE_INTERVAL_MS);
     estimateAgain = false;
   };
 
-  const loadStructure = async () => {
-    const graph = await api.graph(graphId);
+  // States changed: read the estimate again, at most once a second.
+  const estimateSoon = () => {
     if (left) return;
+    if (estimateBusy) {
+      estimateAgain = true;
+      return;
+    }
+    const wait = estimateReadAt + ESTIMATE_MIN_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      loadEstimate();
+      return;
+    }
+    if (estimateTimer !== null) clearTimeout(estimateTimer);
+    estimateTimer = setTimeout(loadEstimate, wait);
+  };
+
+  const drawStructure = (graph) => {
     ids = graph.tasks.map((t) => t.spec.id);
     indexOf = new Map(ids.map((id, i) => [id, i]));
     const deps = graph.tasks.map((t) => t.spec.deps.map((d) => indexOf.get(d)));
-    // The feed may have moved on while the structure was read: its states
-    // win over the snapshot's.
-    if (states.length !== ids.length) states = graph.tasks.map((t) => stateName(t.state));
     drawing = ids.length <= FULL_VIEW_MAX_TASKS
       ? drawFull(canvas, graphId, ids, deps, states)
       : drawCollapsed(canvas, graphId, ids, deps, states);
     showCritical();
   };
 
-  const feed = new PollingGraphFeed(graphId);
+  const feed = new EventGraphFeed(graphId);
   let structureRequested = false;
-  feed.start(({ summary: s, changes, first }) => {
+  feed.start(({ summary: s, changes, first, graph }) => {
     if (left) return;
     setConnection(true);
     error.replaceChildren();
@@ -345,15 +364,19 @@ export function graphPage(view, { graphId }) {
       showCritical();
     }
     if (wasRunning && isFinishedGraph(summary)) showCritical();  // nothing left
-    if (!first && moves.length > 0 && structureRequested) loadEstimate();
-    if (!structureRequested) {
+    if (!first && moves.length > 0 && structureRequested) estimateSoon();
+    if (!structureRequested && graph) {
       structureRequested = true;
       if (Number(summary.counts.total) > STRUCTURE_MAX_TASKS) {
         canvas.dataset.view = 'summary';
         canvas.replaceChildren(h('p', { class: 'muted' },
           `${summary.counts.total} tasks: too many to draw; the counts above are live.`));
       } else {
-        loadStructure().catch((e) => error.replaceChildren(errorBox(e)));
+        try {
+          drawStructure(graph);
+        } catch (e) {
+          error.replaceChildren(errorBox(e));
+        }
       }
       loadEstimate();
     }

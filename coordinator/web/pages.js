@@ -139,6 +139,60 @@ function quoteArg(arg) {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
+// Shows the output of attempt `attempt` of a task in `outputs` (the
+// stdout and stderr elements), from GET .../tasks/T/logs: the stream's
+// beginning, a marker line for what was not kept, and its end, as the
+// daemon assembles them. Follows a running attempt by reading again from
+// the answer's cursor every second until it says finished. Returns a
+// function that stops it.
+function followLog(graphId, taskId, attempt, outputs, onError) {
+  const decoders = outputs.map(() => new TextDecoder());
+  const written = outputs.map(() => 0);
+  for (const el of outputs) {
+    el.textContent = '(no output yet)';
+    el.dataset.attempt = String(attempt);
+    delete el.dataset.finished;
+  }
+  let cursor = '';
+  let stopped = false;
+  let timer = null;
+  const read = async () => {
+    timer = null;
+    let delay = 1000;
+    try {
+      const logs = await api.logs(graphId, taskId, attempt, cursor);
+      if (stopped) return;
+      [logs.stdout_log, logs.stderr_log].forEach((log, k) => {
+        const text = decodeBytes(log.data, decoders[k]);
+        if (!text) return;
+        if (written[k] === 0) outputs[k].textContent = '';
+        outputs[k].append(text);
+        written[k] += text.length;
+      });
+      cursor = logs.next_cursor;
+      if (logs.finished) {
+        outputs.forEach((el, k) => {
+          el.append(decoders[k].decode());  // what a last partial character left
+          if (written[k] === 0) el.textContent = '(empty)';
+          el.dataset.finished = 'true';
+        });
+        return;
+      }
+      if (logs.more) delay = 0;  // cut at the size limit: more is there now
+    } catch (e) {
+      if (stopped) return;
+      onError(e);
+      delay = 3000;
+    }
+    if (!stopped) timer = setTimeout(read, delay);
+  };
+  read();
+  return () => {
+    stopped = true;
+    if (timer !== null) clearTimeout(timer);
+  };
+}
+
 export function taskPage(view, { graphId, taskId }) {
   const header = h('div');
   const spec = h('dl', { class: 'spec' });
@@ -162,10 +216,14 @@ export function taskPage(view, { graphId, taskId }) {
       attemptsBody),
     logTitle,
     h('p', { class: 'muted' },
-      'The end of the output of the attempt, as kept by its worker.'),
+      'The output of the attempt, live while it runs. Of a long output the daemon keeps '
+      + 'the beginning and the end; a line marks what was left out.'),
     h('h3', {}, 'stdout'), stdout,
     h('h3', {}, 'stderr'), stderr);
 
+  // The attempt whose log is followed, and how to stop following it.
+  let logAttempt = 0;
+  let stopLog = () => {};
   const showLog = () => {
     const a = chosen ?? latest;
     if (!a) {
@@ -174,8 +232,13 @@ export function taskPage(view, { graphId, taskId }) {
       return;
     }
     logTitle.textContent = `Log of attempt ${a.number}`;
-    stdout.textContent = decodeBytes(a.stdout_tail) || '(empty)';
-    stderr.textContent = decodeBytes(a.stderr_tail) || '(empty)';
+    if (a.number !== logAttempt) {
+      stopLog();
+      logAttempt = a.number;
+      stopLog = followLog(graphId, taskId, a.number, [stdout, stderr], (e) => {
+        error.replaceChildren(errorBox(e));
+      });
+    }
     for (const row of attemptsBody.children) {
       row.classList.toggle('chosen', row.dataset.attempt === String(a.number));
     }
@@ -241,7 +304,10 @@ export function taskPage(view, { graphId, taskId }) {
     // A finished task changes no more: one last refresh is enough.
     if (['succeeded', 'failed', 'skipped', 'cancelled'].includes(state)) stopped = true;
   });
-  return stop;
+  return () => {
+    stop();
+    stopLog();
+  };
 }
 
 // --- Workers ----------------------------------------------------------------

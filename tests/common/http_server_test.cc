@@ -2,6 +2,11 @@
 
 #include <httplib.h>
 
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace vitte::task {
@@ -36,6 +41,57 @@ TEST(HttpServerTest, RoutesByPatternWithMatchesAndParams) {
   EXPECT_EQ(missing->status, 404);
   server.Stop();
   server.Stop();  // idempotent
+}
+
+TEST(HttpServerTest, RawPathKeepsTheEncodingThatPathDecodes) {
+  HttpServer server;
+  server.Get("/tasks/(.+)", [](const HttpRequest& req) {
+    HttpResponse res;
+    res.body = req.path + " " + req.raw_path;
+    return res;
+  });
+  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok()) << port.status();
+  httplib::Client client("127.0.0.1", *port);
+  client.set_read_timeout(10, 0);
+  auto res = client.Get("/tasks/a%2Fb/logs?x=1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body, "/tasks/a/b/logs /tasks/a%2Fb/logs");
+}
+
+// A handler that blocks until told (as a long poll does) is told by an
+// OnStop hook, so Stop does not wait for it to time out.
+TEST(HttpServerTest, StopRunsItsHooksBeforeWaitingForHandlers) {
+  HttpServer server;
+  absl::Notification entered;
+  absl::Mutex mu;
+  bool released = false;
+  server.Get("/wait", [&](const HttpRequest&) {
+    entered.Notify();
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithTimeout(absl::Condition(&released), absl::Seconds(30));
+    HttpResponse res;
+    res.body = released ? "released" : "timed out";
+    return res;
+  });
+  server.OnStop([&] {
+    absl::MutexLock lock(&mu);
+    released = true;
+  });
+  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port.ok()) << port.status();
+  std::string body;
+  std::thread client_thread([&] {
+    httplib::Client client("127.0.0.1", *port);
+    client.set_read_timeout(40, 0);
+    if (auto res = client.Get("/wait")) body = res->body;
+  });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  server.Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  client_thread.join();
+  EXPECT_EQ(body, "released");
 }
 
 TEST(HttpServerTest, RefusesMalformedAddressAndBusyPort) {

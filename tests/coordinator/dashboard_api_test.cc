@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/dashboard.h"
+#include "coordinator/proto_convert.h"
 #include "coordinator/web_assets.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -109,6 +110,57 @@ TEST_F(DashboardApiTest, TaskHasEveryAttemptWithItsOutput) {
   EXPECT_EQ(task.attempts(0).stderr_tail(), "boom\n");
   EXPECT_EQ(task.attempts(1).worker(), "w1");
   EXPECT_EQ(task.attempts(1).stdout_tail(), "fine\n");
+}
+
+TEST_F(DashboardApiTest, EventsAreBatchesResumableFromTheirCursor) {
+  GraphId id = Submit(Chain("build"));
+  Worker w = Connect("w1", 1);
+  DashboardApi api = Api();
+  const std::string graph = FormatGraphId(id);
+  ASSERT_OK_AND_ASSIGN(v1::EventBatch snapshot,
+                       api.Events(graph, 0, absl::ZeroDuration()));
+  EXPECT_TRUE(snapshot.compacted());
+  ASSERT_EQ(snapshot.events_size(), 4);  // the graph, then a, b, c
+  EXPECT_EQ(snapshot.events(1).task_id(), "a");
+  EXPECT_EQ(snapshot.events(1).task_state(), v1::TASK_STATE_RUNNING);
+  EXPECT_EQ(snapshot.events(3).counts().total(), 3);
+
+  std::vector<Assignment> got = w.conn->Take();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(coord_->Report(w.session, {Succeeded(got[0], "hello\n")}), 0);
+  ASSERT_OK_AND_ASSIGN(v1::EventBatch next,
+                       api.Events(graph, snapshot.cursor(), absl::Seconds(20)));
+  EXPECT_FALSE(next.compacted());
+  ASSERT_GE(next.events_size(), 1);
+  EXPECT_EQ(next.events(0).task_id(), "a");
+  EXPECT_EQ(next.events(0).task_state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(next.events(0).counts().succeeded(), 1);
+  EXPECT_EQ(next.cursor(), next.events(next.events_size() - 1).sequence());
+
+  // Every graph: from now on, so nothing yet.
+  ASSERT_OK_AND_ASSIGN(v1::EventBatch all, api.Events("", 0, absl::ZeroDuration()));
+  EXPECT_EQ(all.events_size(), 0);
+  EXPECT_EQ(all.cursor(), next.cursor());
+  EXPECT_EQ(api.Events("nope", 0, absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DashboardApiTest, LogsOfAnAttempt) {
+  GraphId id = Submit(Chain("build"));
+  Worker w = Connect("w1", 1);
+  std::vector<Assignment> got = w.conn->Take();
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(coord_->Report(w.session, {Succeeded(got[0], "hello\n")}), 0);
+  DashboardApi api = Api();
+  const std::string graph = FormatGraphId(id);
+  ASSERT_OK_AND_ASSIGN(v1::GetLogsResponse logs, api.GetLogs(graph, "a", 0, ""));
+  EXPECT_EQ(logs.attempt(), 1);
+  EXPECT_EQ(logs.stdout_log().data(), "hello\n");
+  EXPECT_TRUE(logs.finished());
+  EXPECT_EQ(api.GetLogs(graph, "zz", 0, "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(api.GetLogs(graph, "c", 0, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);  // not started
 }
 
 TEST_F(DashboardApiTest, SkippedTaskNamesTheTaskThatFailed) {

@@ -5,10 +5,12 @@
 //
 // What it checks:
 //  1. a graph page draws every task and recolours them live, without a
-//     reload, until all are green; the ETA uses an earlier run of the same
-//     graph and the critical path is highlighted;
-//  2. clicking a task opens its page, whose log shows what the task
-//     printed; the graphs and workers pages list what the CLI lists;
+//     reload, until all are green, following the graph's events (long
+//     polls of /events, no polling of ?fields=states); the ETA uses an
+//     earlier run of the same graph and the critical path is highlighted;
+//  2. clicking a task opens its page, whose log (read from /logs) shows
+//     what the task printed; the graphs and workers pages list what the
+//     CLI lists;
 //  3. a graph of 10,000 tasks gets the collapsed view within a bounded
 //     time and the page stays responsive, and still updates live.
 // Screenshots go to --out; with VITTE_UPDATE_SCREENSHOT=1 the one of a
@@ -239,6 +241,12 @@ async function main() {
   const page = browser.pages()[0] ?? await browser.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // The API paths the page asked for, to check where its data came from.
+  const apiRequests = [];
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (url.pathname.startsWith('/api/')) apiRequests.push(url.pathname + url.search);
+  });
 
   await check('the graph page draws every task, not yet run', async () => {
     await page.goto(`${base}/#/graphs/${graphId}`);
@@ -283,6 +291,14 @@ async function main() {
     await page.waitForSelector('#graph-state[data-state="succeeded"]', { timeout: 10_000 });
     assert(await page.evaluate(() => window.__loadedOnce) === 'still the same document',
            'the page was reloaded');
+    // The changes came from the event stream: long polls resuming from a
+    // cursor, and not one poll of the states.
+    const eventPolls = apiRequests.filter(
+      (p) => p.startsWith(`/api/graphs/${graphId}/events?after=`));
+    assert(eventPolls.length >= 2, `event long polls: ${JSON.stringify(apiRequests)}`);
+    assert(eventPolls.some((p) => !/after=0&/.test(p)), `no poll resumed from a cursor: ${eventPolls}`);
+    const statePolls = apiRequests.filter((p) => p.includes('fields=states'));
+    assert(statePolls.length === 0, `polled the states: ${statePolls}`);
     assert(await page.$$eval('svg .node.critical', (ns) => ns.length) === 0,
            'a finished graph has no critical path left');
     await screenshot(page, 'dashboard-done.png');
@@ -295,6 +311,11 @@ async function main() {
     assert(/#\/graphs\/\d+\/tasks\/hello$/.test(page.url()), page.url());
     const stderr = await page.textContent('#task-log-stderr');
     assert(/a line on stderr/.test(stderr), stderr);
+    // The log is the daemon's (GET .../logs), read to the end of the attempt.
+    const logReads = apiRequests.filter(
+      (p) => p.startsWith(`/api/graphs/${graphId}/tasks/hello/logs?attempt=1&`));
+    assert(logReads.length >= 1, `no read of /logs: ${JSON.stringify(apiRequests.slice(-10))}`);
+    await page.waitForSelector('#task-log-stdout[data-finished="true"]', { timeout: 10_000 });
     const rows = await page.$$eval('#attempts tbody tr', (trs) => trs.map((tr) => ({
       state: tr.dataset.state, cells: [...tr.cells].map((c) => c.textContent) })));
     assert(rows.length === 1 && rows[0].state === 'succeeded', JSON.stringify(rows));
@@ -327,7 +348,7 @@ async function main() {
     const elements = await big.evaluate(() => document.getElementsByTagName('*').length);
     assert(elements < 5000, `${elements} elements in the page`);
     // Responsive: each round trip into the page answers quickly while it
-    // keeps polling.
+    // follows the events.
     for (let i = 0; i < 5; i++) {
       const t = Date.now();
       await Promise.race([
