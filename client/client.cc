@@ -174,7 +174,9 @@ absl::StatusOr<v1::GraphState> Client::Follow(
     bool stop = false;
     v1::GraphState final_state = v1::GRAPH_STATE_UNSPECIFIED;
     while (!stop && reader->Read(&batch)) {
-      cursor = batch.cursor();
+      // Never back: a resume from an older cursor would repeat events, and
+      // one from 0 would mean something else.
+      cursor = std::max<uint64_t>(cursor, batch.cursor());
       last_progress = absl::Now();
       backoff = absl::Milliseconds(50);
       for (const v1::GraphEvent& e : batch.events()) {
@@ -194,8 +196,10 @@ absl::StatusOr<v1::GraphState> Client::Follow(
       if (final_state != v1::GRAPH_STATE_UNSPECIFIED || graph_id.empty()) {
         return final_state;
       }
-      return absl::UnavailableError(absl::StrCat(
-          "the stream of graph ", graph_id, " ended before the graph"));
+      // The stream ends only with its graph. Resumed after the graph's
+      // end, it ends without repeating it: ask how it ended.
+      ASSIGN_OR_RETURN(v1::GraphSummary summary, GetGraphSummary(graph_id));
+      return summary.state();
     }
     // The coordinator went away (or found this follower too slow): resume
     // where the last batch left off, while it is worth waiting.

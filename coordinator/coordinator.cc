@@ -370,14 +370,8 @@ absl::StatusOr<GraphView> Coordinator::GetGraph(GraphId graph_id,
 
 absl::StatusOr<GraphSummaryView> Coordinator::GetGraphSummary(
     GraphId graph_id) {
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = graphs_.find(graph_id);
-    if (it != graphs_.end()) {
-      return GraphSummaryView{it->second->record(), it->second->counts()};
-    }
-  }
-  Flush();  // its end may not be committed yet (see Watch)
+  // From the store, like GetGraph: memory may be ahead of what is durable.
+  Flush();  // a graph's end may not be committed yet
   ASSIGN_OR_RETURN(auto summary, store_.ReadGraphSummary(graph_id));
   return GraphSummaryView{std::move(summary.first), summary.second};
 }
@@ -449,11 +443,12 @@ void Coordinator::Record(GraphRun& run, const std::vector<TaskChange>& changes,
     int32_t cause = run.status(c.index).skipped_because;
     if (c.state == TaskState::kSkipped && cause >= 0) {
       e.skipped_because = run.task(cause).id;
-      LogDecision(spdlog::level::info,
+      NoteDecision(spdlog::level::info,
                   {"skipped", graph_id, spec.id, 0, {},
-                   LogfmtPair("because", e.skipped_because)});
+                   LogfmtPair("because", e.skipped_because)}, fx.decisions);
     } else if (c.state == TaskState::kCancelled) {
-      LogDecision(spdlog::level::info, {"cancelled", graph_id, spec.id});
+      NoteDecision(spdlog::level::info, {"cancelled", graph_id, spec.id},
+                   fx.decisions);
     }
   }
 }
@@ -505,9 +500,9 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
     metrics_.AttemptStarted(entry->ready_at_us,
                             absl::ToUnixMicros(clock_.Now()));
     Record(run, changes, &a, fx);
-    LogDecision(spdlog::level::debug,
+    NoteDecision(spdlog::level::debug,
                 {"dispatched", a.graph_id, run.task(index).id, a.id, a.worker,
-                 absl::StrCat("number=", a.number)});
+                 absl::StrCat("number=", a.number)}, fx.decisions);
 
     const TaskSpec& spec = run.task(index);
     fx.assignments[session.id].push_back(
@@ -534,6 +529,12 @@ uint64_t Coordinator::Apply(Effects& fx) {
     TouchPendingLocked();
   }
   batch.urgent |= fx.urgent;
+  if (!fx.decisions.empty()) {
+    TouchPendingLocked();
+    for (DecisionLine& line : fx.decisions) {
+      batch.decisions.push_back(std::move(line));
+    }
+  }
   for (StoreWrites::NewGraph& g : fx.writes.new_graphs) {
     writes.new_graphs.push_back(std::move(g));
   }
@@ -548,7 +549,10 @@ uint64_t Coordinator::Apply(Effects& fx) {
   }
   for (OutputChunk& c : fx.writes.output) writes.output.push_back(std::move(c));
   std::vector<GraphId> finished;
-  for (GraphId graph_id : fx.graphs) {
+  // A copy: the end of a graph is an event, which notes the graph in
+  // fx.graphs again.
+  const std::vector<GraphId> touched(fx.graphs.begin(), fx.graphs.end());
+  for (GraphId graph_id : touched) {
     auto g = graphs_.find(graph_id);
     if (g == graphs_.end()) continue;
     GraphRun& run = *g->second;
@@ -705,6 +709,7 @@ void Coordinator::CommitPending() {
                      status.ToString());
     std::abort();
   }
+  WriteDecisions(batch.decisions);
   for (Delivery& d : batch.deliveries) {
     if (d.conn != nullptr && d.registered != 0) {
       d.conn->OnRegistered(d.registered, options_.heartbeat_interval);

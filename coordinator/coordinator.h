@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/graph_spec.h"
+#include "coordinator/decision_log.h"
 #include "coordinator/event_log.h"
 #include "common/metrics.h"
 #include "coordinator/coordinator_metrics.h"
@@ -198,8 +199,8 @@ class Coordinator {
   // runs or once it succeeded; NOT_FOUND for an unknown graph.
   absl::StatusOr<int64_t> Retry(GraphId graph_id);
   absl::StatusOr<GraphView> GetGraph(GraphId graph_id, bool all_attempts);
-  // The graph's record and counts only: from memory while it runs, else
-  // from the store. NOT_FOUND for an unknown graph.
+  // The graph's record and counts only, as committed. NOT_FOUND for an
+  // unknown graph.
   absl::StatusOr<GraphSummaryView> GetGraphSummary(GraphId graph_id);
   absl::StatusOr<std::vector<GraphSummaryView>> ListGraphs(int limit);
   std::vector<WorkerView> ListWorkers();
@@ -334,6 +335,7 @@ class Coordinator {
     std::vector<TaskEvent> events;
     absl::flat_hash_map<SessionId, std::vector<Assignment>> assignments;
     absl::flat_hash_map<SessionId, std::vector<AttemptId>> cancels;
+    std::vector<DecisionLine> decisions;  // see NoteDecision
   };
   // A call to make on a connection or watcher once mu_ is released.
   struct Delivery {
@@ -363,7 +365,10 @@ class Coordinator {
     absl::flat_hash_map<AttemptId, size_t> attempt_rows;
     absl::flat_hash_map<GraphId, size_t> graph_rows;
     std::vector<Delivery> deliveries;
-    bool empty() const { return writes.empty() && deliveries.empty(); }
+    std::vector<DecisionLine> decisions;  // logged once committed
+    bool empty() const {
+      return writes.empty() && deliveries.empty() && decisions.empty();
+    }
   };
 
   Coordinator(Store& store, Clock& clock, CoordinatorOptions options);

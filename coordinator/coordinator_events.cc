@@ -13,7 +13,7 @@ namespace {
 // event about the graph (first while it runs, last once it finished, so
 // that graph_finished ends the batch) and one per changed task.
 std::vector<TaskEvent> CompactedEvents(const StoredChanges& changes,
-                                       int64_t now_ms) {
+                                       uint64_t after, int64_t now_ms) {
   std::vector<TaskEvent> events;
   for (const StoredChanges::Graph& g : changes.graphs) {
     const GraphRecord& r = g.record;
@@ -27,9 +27,9 @@ std::vector<TaskEvent> CompactedEvents(const StoredChanges& changes,
       e.graph_finished = r.state != GraphState::kRunning;
       e.time_ms = e.graph_finished ? r.finished_at_ms : now_ms;
     };
-    // A graph without changed tasks did not change, except one finished
-    // whose end the follower is owed.
-    if (g.tasks.empty() && r.state == GraphState::kRunning) continue;
+    // Nothing changed since `after`: nothing to say (a follower resuming
+    // after a graph's end is not told the end again).
+    if (g.tasks.empty() && after != 0 && r.sequence <= after) continue;
     if (r.state == GraphState::kRunning) graph_event();
     for (const StoredChanges::Task& t : g.tasks) {
       TaskEvent& e = events.emplace_back();
@@ -97,7 +97,8 @@ absl::StatusOr<uint64_t> Coordinator::Follow(
           events_.head()));
     }
     if (graph_id == 0 && after == 0) after = events_.head();  // from now on
-    if (after != 0 && events_.Covers(after)) {
+    // (after = 0 for one graph asks for its snapshot, below.)
+    if ((after != 0 || graph_id == 0) && events_.Covers(after)) {
       EventBatch batch;
       batch.events = events_.Since(after, graph_id);
       // A graph not in memory has finished. Memory has all it did after
@@ -128,7 +129,7 @@ absl::StatusOr<uint64_t> Coordinator::Follow(
                      store_.ReadChangesSince(graph_id, after));
     EventBatch batch;
     batch.compacted = true;
-    batch.events = CompactedEvents(changes, clock_.NowMs());
+    batch.events = CompactedEvents(changes, after, clock_.NowMs());
     absl::MutexLock lock(&mu_);
     if (!events_.Covers(changes.head)) continue;
     for (TaskEvent& e : events_.Since(changes.head, graph_id)) {

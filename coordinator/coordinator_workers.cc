@@ -124,7 +124,7 @@ int Coordinator::Report(SessionId session,
         d.details = absl::StrCat(
             "session=", session,
             " reason=\"not a current attempt of this session\"");
-        LogDecision(spdlog::level::warn, d);
+        NoteDecision(spdlog::level::warn, d, fx.decisions);
         ++fenced;
         metrics_.results_fenced.Increment();
         continue;
@@ -149,7 +149,7 @@ int Coordinator::Report(SessionId session,
       TaskDecision d{"succeeded", graph_id, run.task(index).id, a.id, a.worker};
       if (r.success) {
         run.Succeed(index, changes);
-        LogDecision(spdlog::level::debug, d);
+        NoteDecision(spdlog::level::debug, d, fx.decisions);
       } else {
         // Exponential backoff: retry_backoff, then twice that, and so on.
         int failures = run.status(index).failures;  // before this one
@@ -164,13 +164,13 @@ int Coordinator::Report(SessionId session,
         if (run.Fail(index, changes, clock_.NowMs() + absl::ToInt64Milliseconds(delay))) {
           d.decision = "failed";
           absl::StrAppend(&d.details, " attempts=", run.status(index).attempts);
-          LogDecision(spdlog::level::warn, d);
+          NoteDecision(spdlog::level::warn, d, fx.decisions);
         } else {
           metrics_.task_retries.Increment();
           d.decision = "retried";
           absl::StrAppend(&d.details, " ",
                           LogfmtPair("retry_in", absl::FormatDuration(delay)));
-          LogDecision(spdlog::level::info, d);
+          NoteDecision(spdlog::level::info, d, fx.decisions);
         }
       }
       Record(run, changes, &a, fx);
@@ -389,7 +389,8 @@ void Coordinator::EndUnreported(AttemptId id, const std::string& why,
     absl::StrAppend(&d.details, " lost=", run.status(index).lost,
                     " failed_for_good=true");
   }
-  LogDecision(count_loss ? spdlog::level::warn : spdlog::level::info, d);
+  NoteDecision(count_loss ? spdlog::level::warn : spdlog::level::info, d,
+               fx.decisions);
   Record(run, changes, &a, fx);
   fx.writes.attempts.push_back(std::move(a));
 }

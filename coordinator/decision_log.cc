@@ -25,9 +25,14 @@ std::string FormatDecision(const TaskDecision& d) {
   return line;
 }
 
-void LogDecision(spdlog::level::level_enum level, const TaskDecision& d) {
+void NoteDecision(spdlog::level::level_enum level, const TaskDecision& d,
+                  std::vector<DecisionLine>& lines) {
   if (!spdlog::should_log(level)) return;  // no formatting on the hot path
-  spdlog::log(level, "{}", FormatDecision(d));
+  lines.push_back({level, FormatDecision(d)});
+}
+
+void WriteDecisions(const std::vector<DecisionLine>& lines) {
+  for (const DecisionLine& line : lines) spdlog::log(line.level, "{}", line.text);
 }
 
 }  // namespace vitte::task

@@ -9,6 +9,7 @@
 #define VITTE_COORDINATOR_DECISION_LOG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "coordinator/types.h"
@@ -32,10 +33,22 @@ std::string LogfmtPair(absl::string_view key, absl::string_view value);
 
 std::string FormatDecision(const TaskDecision& d);
 
-// Logs FormatDecision(d) at `level`. Dispatches and successes are logged at
-// debug: at tens of thousands of tasks a second, info would be the
-// bottleneck; every other decision at info or above.
-void LogDecision(spdlog::level::level_enum level, const TaskDecision& d);
+// A line to log once the decision is committed.
+struct DecisionLine {
+  spdlog::level::level_enum level;
+  std::string text;
+};
+
+// Appends FormatDecision(d) to `lines` if `level` is logged at all (nothing
+// is formatted otherwise). The coordinator writes them after the commit
+// that holds the decisions, on its commit thread: not under its lock (a
+// cancel of a million tasks is a million lines), and never for a decision
+// that a crash undid. Dispatches and successes go at debug: at tens of
+// thousands of tasks a second, info would be the bottleneck; every other
+// decision at info or above.
+void NoteDecision(spdlog::level::level_enum level, const TaskDecision& d,
+                  std::vector<DecisionLine>& lines);
+void WriteDecisions(const std::vector<DecisionLine>& lines);
 
 }  // namespace vitte::task
 

@@ -18,6 +18,10 @@ namespace {
 
 // A message of a batched stream stops growing past this size.
 constexpr size_t kMaxBatchBytes = 1 << 20;
+// The same for a write started by Push, which runs on the coordinator's
+// commit thread: later messages are built on gRPC's threads (OnWriteDone),
+// so the commit thread serialises little per follower.
+constexpr size_t kMaxPushedBatchBytes = 64 << 10;
 // A follower with this many live events queued is too slow: its stream
 // ends (RESOURCE_EXHAUSTED) rather than the daemon's memory growing
 // without bound; it resumes from its last cursor. A compacted catch-up is
@@ -25,8 +29,9 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 constexpr size_t kMaxQueuedEvents = 500'000;
 
 // Streams one follower's events, one write in flight at a time. Events are
-// queued by the coordinator's commit thread and serialised here, on
-// gRPC's threads, so that a big catch-up does not hold up commits. The
+// queued by the coordinator's commit thread; only the first message after
+// an idle spell is built there (and kept small), the rest on gRPC's
+// threads, so that a big catch-up does not hold up commits. The
 // method is registered raw, so events go out as bytes.
 class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -38,11 +43,14 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         rpc_(rpc),
         method_(method),
         link_(std::make_shared<Link>(this)) {
-    if (target.ok() && target->graph_id == 0 && target->after == 0) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Until a batch says more, the follower has everything up to where
+      // it asked to start: part of a compacted catch-up moves nothing.
+      if (target.ok()) sent_cursor_ = target->after;
       // The first batch of a follower of every graph from now on is empty;
       // it is sent all the same, for its cursor.
-      absl::MutexLock lock(&mu_);
-      send_empty_ = true;
+      send_empty_ = target.ok() && target->graph_id == 0 && target->after == 0;
     }
     // Delivers the first batch (Push) before it returns.
     absl::StatusOr<uint64_t> watch =
@@ -113,20 +121,21 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       return;
     }
     queue_.push_back(std::move(batch));
-    WriteNextLocked();
+    WriteNextLocked(kMaxPushedBatchBytes);
   }
 
   // Takes the next message's events from the front of the queue: every
   // batch queued, up to the size limit, as long as they are all compacted
   // or all not.
-  void FillLocked(v1::EventBatch& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void FillLocked(v1::EventBatch& message, size_t max_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const bool compacted = queue_.front().compacted;
     message.set_compacted(compacted);
     size_t bytes = 0;
     while (!queue_.empty() && queue_.front().compacted == compacted &&
-           bytes < kMaxBatchBytes && !ends_) {
+           bytes < max_bytes && !ends_) {
       EventBatch& front = queue_.front();
-      while (front_taken_ < front.events.size() && bytes < kMaxBatchBytes) {
+      while (front_taken_ < front.events.size() && bytes < max_bytes) {
         v1::GraphEvent* event = message.add_events();
         ToProto(front.events[front_taken_++], *event);
         bytes += event->ByteSizeLong();
@@ -146,7 +155,8 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     message.set_cursor(sent_cursor_);
   }
 
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void WriteNextLocked(size_t max_bytes = kMaxBatchBytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_) return;
     // Batches without events (possible only for the first one) are sent
     // only when asked for: they carry nothing but a cursor.
@@ -164,7 +174,7 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     writing_bytes_.Clear();  // the previous write is done; Serialize wants it empty
     if (framing_ == EventFraming::kBatches) {
       v1::EventBatch message;
-      FillLocked(message);
+      FillLocked(message, max_bytes);
       (void)grpc::SerializationTraits<v1::EventBatch>::Serialize(
           message, &writing_bytes_, &own_buffer);  // cannot fail: valid message
     } else {

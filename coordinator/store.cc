@@ -101,6 +101,11 @@ CREATE TABLE output_chunks (
     R"sql(
 CREATE INDEX graphs_by_name ON graphs (name, id);
 )sql",
+    // 5 -> 6: the graphs changed after an event (Store::ReadChangesSince)
+    // and the last event (MaxEventSequence) without a scan of every graph.
+    R"sql(
+CREATE INDEX graphs_by_sequence ON graphs (sequence);
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

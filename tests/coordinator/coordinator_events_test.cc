@@ -227,5 +227,40 @@ TEST_F(CoordinatorTest, SequenceNumbersGoOnAfterARestart) {
   for (const TaskEvent& e : after->events()) EXPECT_GT(e.sequence, cursor);
 }
 
+TEST_F(CoordinatorTest, ResumingAfterTheEndEndsWithoutRepeatingIt) {
+  Worker w = Connect("w1", 1);
+  GraphId id = Submit(Chain());
+  auto whole = std::make_shared<FakeWatcher>();
+  ASSERT_OK(coord_->Watch(id, whole));
+  RunAll(w);
+  ASSERT_TRUE(whole->finished());
+  const uint64_t end = LastCursor(*whole);
+  for (bool restart : {false, true}) {
+    if (restart) ASSERT_NO_FATAL_FAILURE(Restart());
+    auto again = std::make_shared<FakeWatcher>();
+    ASSERT_OK(coord_->Follow(id, end, again));
+    EXPECT_THAT(again->events(), IsEmpty()) << "restart " << restart;
+    ASSERT_FALSE(again->batch_info().empty());
+    EXPECT_TRUE(again->batch_info().back().end);
+  }
+}
+
+TEST_F(CoordinatorTest, EveryGraphFromNowOnIsNeverACatchUp) {
+  // Even before the first event (a fresh database, or one upgraded from a
+  // schema without sequence numbers, where every row says 0).
+  auto first = std::make_shared<FakeWatcher>();
+  ASSERT_OK(coord_->Follow(0, 0, first));
+  ASSERT_EQ(first->batch_info().size(), 1u);
+  EXPECT_FALSE(first->batch_info()[0].compacted);
+  EXPECT_EQ(first->batch_info()[0].cursor, 0u);
+  Submit(MakeGraph("old", {MakeTask("x")}));
+  ASSERT_NO_FATAL_FAILURE(Restart());
+  auto all = std::make_shared<FakeWatcher>();
+  ASSERT_OK(coord_->Follow(0, 0, all));
+  ASSERT_EQ(all->batch_info().size(), 1u);
+  EXPECT_FALSE(all->batch_info()[0].compacted);
+  EXPECT_THAT(all->events(), IsEmpty());
+}
+
 }  // namespace
 }  // namespace vitte::task
