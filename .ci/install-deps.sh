@@ -11,6 +11,8 @@ packages=(
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
+  # the TLS tests make their certificates with the openssl command
+  openssl
   # bench/compare.py (its smoke run is a test)
   python3
 )

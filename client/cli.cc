@@ -55,11 +55,17 @@ constexpr char kUsage[] =
     "                              run a DAG file on this machine, no daemon\n"
     "\n"
     "The coordinator is --coordinator, else $VITTE_COORDINATOR, else "
-    "127.0.0.1:7070.";
+    "127.0.0.1:7070.\n"
+    "TLS: --tls-ca FILE (else $VITTE_TLS_CA) verifies the coordinator; "
+    "--tls-cert and\n"
+    "--tls-key ($VITTE_TLS_CERT, $VITTE_TLS_KEY) are this side's, for a "
+    "coordinator that\n"
+    "wants client certificates; --tls-server-name ($VITTE_TLS_SERVER_NAME).";
 
 // Everything the flags can say; each command reads what concerns it.
 struct Options {
   std::string coordinator;
+  ClientTlsOptions tls;
   bool wait = false;
   std::string request_id;
   std::string output = "text";
@@ -130,8 +136,10 @@ int Graph(const std::string& coordinator, const std::vector<std::string>& args,
     if (!spec.ok()) return Fail(spec.status());
     graph = GraphOfSpec(*spec);
   } else {
-    absl::StatusOr<v1::Graph> got =
-        Client::Connect(coordinator)->GetGraph(args[0], false);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(coordinator, o.tls);
+    if (!client.ok()) return Fail(client.status());
+    absl::StatusOr<v1::Graph> got = (*client)->GetGraph(args[0], false);
     if (!got.ok()) return Fail(got.status());
     graph = *std::move(got);
   }
@@ -390,13 +398,33 @@ int Run(const std::vector<std::string>& args, const Options& o) {
 
 int RunCli(int argc, char** argv) {
   Options o;
-  if (const char* env = std::getenv("VITTE_COORDINATOR"); env && *env) {
-    o.coordinator = env;
-  } else {
-    o.coordinator = "127.0.0.1:7070";
+  o.coordinator = "127.0.0.1:7070";
+  // Flags override these; a CLI used against one coordinator all day keeps
+  // its settings in the environment.
+  const std::pair<const char*, std::string*> from_env[] = {
+      {"VITTE_COORDINATOR", &o.coordinator},
+      {"VITTE_TLS_CA", &o.tls.ca_file},
+      {"VITTE_TLS_CERT", &o.tls.cert_file},
+      {"VITTE_TLS_KEY", &o.tls.key_file},
+      {"VITTE_TLS_SERVER_NAME", &o.tls.server_name},
+  };
+  for (const auto& [name, value] : from_env) {
+    if (const char* env = std::getenv(name); env && *env) *value = env;
   }
   FlagParser flags(kUsage);
   flags.AddString("coordinator", &o.coordinator, "coordinator host:port");
+  flags.AddString("tls-ca", &o.tls.ca_file,
+                  "PEM CA that signed the coordinator's certificate: connect "
+                  "with TLS and verify it (default: $VITTE_TLS_CA)");
+  flags.AddString("tls-cert", &o.tls.cert_file,
+                  "PEM client certificate, for a coordinator that wants one "
+                  "(default: $VITTE_TLS_CERT)");
+  flags.AddString("tls-key", &o.tls.key_file,
+                  "PEM private key of --tls-cert (default: $VITTE_TLS_KEY)");
+  flags.AddString("tls-server-name", &o.tls.server_name,
+                  "name to expect in the coordinator's certificate when it "
+                  "is not the host of --coordinator (default: "
+                  "$VITTE_TLS_SERVER_NAME)");
   flags.AddBool("wait", &o.wait,
                 "submit, retry: follow the graph to its end; exit 0 only if "
                 "every task succeeded");
@@ -450,7 +478,11 @@ int RunCli(int argc, char** argv) {
   if (command == "run") return Run(rest, o);
   if (command == "graph") return Graph(o.coordinator, rest, o);
 
-  std::unique_ptr<Client> client = Client::Connect(o.coordinator);
+  absl::StatusOr<std::unique_ptr<Client>> connected =
+      Client::Connect(o.coordinator, o.tls);
+  // TLS flags that do not go together, or files that cannot be used.
+  if (!connected.ok()) return Fail(connected.status());
+  std::unique_ptr<Client> client = *std::move(connected);
   if (command == "submit") return Submit(*client, rest, o);
   if (command == "status") return Status(*client, rest, o);
   if (command == "watch") {

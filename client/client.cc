@@ -15,8 +15,10 @@ namespace vitte::task {
 
 namespace {
 
-// Says which coordinator could not be reached.
-absl::Status AnnotateStatus(absl::Status status, const std::string& target) {
+// Says which coordinator could not be reached, and why when TLS is why.
+absl::Status AnnotateStatus(absl::Status status, const std::string& target,
+                            const ClientTlsOptions& tls) {
+  status = ExplainTlsFailure(std::move(status), tls);
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     return absl::Status(status.code(),
                         absl::StrCat("cannot reach the coordinator",
@@ -41,24 +43,32 @@ struct Client::Stubs {
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
                                 const Request& request, absl::Duration timeout,
-                                const std::string& target) {
+                                const std::string& target,
+                                const ClientTlsOptions& tls) {
     Response response;
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     absl::Status s = FromGrpcStatus(((*tasks).*method)(&ctx, request, &response));
-    if (!s.ok()) return AnnotateStatus(s, target);
+    if (!s.ok()) return AnnotateStatus(s, target, tls);
     return response;
   }
 };
 
 std::unique_ptr<Client> Client::Connect(const std::string& target) {
+  // Without TLS files there is nothing that can fail.
+  return *Connect(target, ClientTlsOptions());
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    const std::string& target, const ClientTlsOptions& tls) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetMaxSendMessageSize(256 << 20);
-  return std::make_unique<Client>(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                args),
-      target);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                   MakeChannel(target, tls, std::move(args)));
+  auto client = std::make_unique<Client>(std::move(channel), target);
+  client->tls_ = tls;
+  return client;
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, std::string target)
@@ -70,7 +80,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, std::string target)
 Client::~Client() = default;
 
 absl::Status Client::Annotate(absl::Status status) const {
-  return AnnotateStatus(std::move(status), target_);
+  return AnnotateStatus(std::move(status), target_, tls_);
 }
 
 absl::StatusOr<v1::SubmitGraphResponse> Client::Submit(
@@ -79,7 +89,7 @@ absl::StatusOr<v1::SubmitGraphResponse> Client::Submit(
   *request.mutable_graph() = graph;
   request.set_request_id(request_id);
   return stubs_->Call(&v1::TaskService::Stub::SubmitGraph, request,
-                      timeout_, target_);
+                      timeout_, target_, tls_);
 }
 
 absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
@@ -88,7 +98,7 @@ absl::StatusOr<v1::Graph> Client::GetGraph(const std::string& graph_id,
   request.set_graph_id(graph_id);
   request.set_include_attempts(include_attempts);
   return stubs_->Call(&v1::TaskService::Stub::GetGraph, request,
-                      timeout_, target_);
+                      timeout_, target_, tls_);
 }
 
 absl::StatusOr<v1::GraphSummary> Client::GetGraphSummary(
@@ -98,7 +108,7 @@ absl::StatusOr<v1::GraphSummary> Client::GetGraphSummary(
   request.set_summary_only(true);
   ASSIGN_OR_RETURN(v1::Graph response,
                    stubs_->Call(&v1::TaskService::Stub::GetGraph, request,
-                                timeout_, target_));
+                                timeout_, target_, tls_));
   return response.summary();
 }
 
@@ -107,7 +117,7 @@ absl::StatusOr<std::vector<v1::GraphSummary>> Client::ListGraphs(int limit) {
   request.set_limit(limit);
   ASSIGN_OR_RETURN(v1::ListGraphsResponse response,
                    stubs_->Call(&v1::TaskService::Stub::ListGraphs, request,
-                                timeout_, target_));
+                                timeout_, target_, tls_));
   return std::vector<v1::GraphSummary>(response.graphs().begin(),
                                        response.graphs().end());
 }
@@ -119,7 +129,7 @@ absl::StatusOr<int64_t> Client::Cancel(const std::string& graph_id,
   for (const auto& id : task_ids) request.add_task_ids(id);
   ASSIGN_OR_RETURN(v1::CancelGraphResponse response,
                    stubs_->Call(&v1::TaskService::Stub::CancelGraph, request,
-                                timeout_, target_));
+                                timeout_, target_, tls_));
   return response.cancelled();
 }
 
@@ -128,14 +138,14 @@ absl::StatusOr<int64_t> Client::Retry(const std::string& graph_id) {
   request.set_graph_id(graph_id);
   ASSIGN_OR_RETURN(v1::RetryGraphResponse response,
                    stubs_->Call(&v1::TaskService::Stub::RetryGraph, request,
-                                timeout_, target_));
+                                timeout_, target_, tls_));
   return response.retried();
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   ASSIGN_OR_RETURN(v1::ListWorkersResponse response,
                    stubs_->Call(&v1::TaskService::Stub::ListWorkers, v1::ListWorkersRequest(),
-                                timeout_, target_));
+                                timeout_, target_, tls_));
   return std::vector<v1::WorkerInfo>(response.workers().begin(),
                                      response.workers().end());
 }
@@ -143,7 +153,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
 absl::StatusOr<v1::GetLogsResponse> Client::GetLogs(
     const v1::GetLogsRequest& request) {
   return stubs_->Call(&v1::TaskService::Stub::GetLogs, request,
-                      timeout_, target_);
+                      timeout_, target_, tls_);
 }
 
 absl::StatusOr<v1::GraphState> Client::Watch(

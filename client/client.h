@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "vitte/task/v1/task.pb.h"
 
 namespace grpc {
@@ -24,8 +25,14 @@ namespace vitte::task {
 // Thread-safe.
 class Client {
  public:
-  // A client of the coordinator at `target` ("host:port").
+  // A client of the coordinator at `target` ("host:port"), in plain text.
   static std::unique_ptr<Client> Connect(const std::string& target);
+  // The same over TLS when tls.enabled(). Fails (see MakeChannel in
+  // common/tls.h) when the TLS files cannot be used; a certificate that
+  // does not verify fails the first call instead, with UNAVAILABLE
+  // saying that the TLS handshake failed.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      const std::string& target, const ClientTlsOptions& tls);
   explicit Client(std::shared_ptr<grpc::Channel> channel,
                   std::string target = "");
   ~Client();
@@ -81,6 +88,8 @@ class Client {
 
   std::unique_ptr<Stubs> stubs_;
   std::string target_;
+  // How the channel was made (by Connect), to explain TLS failures.
+  ClientTlsOptions tls_;
   absl::Duration timeout_ = absl::Seconds(60);
 };
 

@@ -21,14 +21,29 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   vitte::task::FlagParser flags(
       "vitte-taskd: the vitte-task coordinator.\n"
-      "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]");
+      "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]\n"
+      "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca "
+      "FILE]]");
   flags.AddString("listen", &options.listen,
                   "host:port to serve clients and workers on; port 0 picks a "
-                  "free port (see --port-file)");
+                  "free port (see --port-file); an address other than "
+                  "loopback needs --tls-cert or --insecure");
+  flags.AddString("tls-cert", &options.tls.cert_file,
+                  "PEM certificate (chain) to serve TLS with on --listen; "
+                  "needs --tls-key");
+  flags.AddString("tls-key", &options.tls.key_file,
+                  "PEM private key of --tls-cert");
+  flags.AddString("tls-client-ca", &options.tls.client_ca_file,
+                  "PEM CA: callers (workers and the CLI alike) must present a "
+                  "certificate it signed (mutual TLS)");
+  flags.AddBool("insecure", &options.insecure,
+                "allow --listen or --metrics-listen on a non-loopback address "
+                "without TLS (a warning is logged at every start)");
   flags.AddString("metrics-listen", &options.metrics_listen,
                   "host:port to serve HTTP on: /metrics (Prometheus), the "
                   "dashboard at /, its JSON API under /api/ (port 0 picks "
-                  "one; empty: no HTTP)");
+                  "one; empty: no HTTP); plain HTTP, so off loopback it needs "
+                  "--insecure");
   flags.AddString("http-port-file", &http_port_file,
                   "write the bound HTTP port to this file once listening");
   flags.AddString("db", &options.db_path,

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/listen_policy.h"
 #include "common/status_macros.h"
 #include "coordinator/http_routes.h"
 #include "coordinator/rpc_metrics.h"
@@ -16,8 +17,42 @@
 
 namespace vitte::task {
 
+namespace {
+
+// Refuses an unprotected listener on a non-loopback address unless
+// --insecure, and warns at every start when --insecure is what allows it.
+absl::Status CheckListeners(const ServerOptions& options) {
+  struct Listener {
+    const char* flag;
+    const std::string& address;
+    ListenProtection protection;
+  };
+  const Listener listeners[] = {
+      {"--listen", options.listen, {options.tls.enabled(), options.insecure}},
+      // The HTTP listener has no TLS yet, whatever the gRPC port has.
+      {"--metrics-listen", options.metrics_listen, {false, options.insecure}},
+  };
+  for (const Listener& l : listeners) {
+    ASSIGN_OR_RETURN(ListenVerdict verdict,
+                     CheckListenAddress(l.flag, l.address, l.protection));
+    if (verdict == ListenVerdict::kInsecure) {
+      spdlog::warn(
+          "INSECURE: {} {} serves plain text on a non-loopback address "
+          "(--insecure): anyone who can reach it can see and run tasks",
+          l.flag, l.address);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     ServerOptions options) {
+  // Before anything is opened or bound: a refused address changes nothing.
+  RETURN_IF_ERROR(CheckListeners(options));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   MakeServerCredentials(options.tls));
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
   ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path, options.store));
   // A server has many callers at once: their changes share commits, and
@@ -40,8 +75,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!options.listen.empty()) {
-    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                             &s->port_);
+    builder.AddListeningPort(options.listen, credentials, &s->port_);
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -68,8 +102,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         absl::StrCat("cannot listen on \"", options.listen, "\""));
   }
   if (!options.listen.empty()) {
-    spdlog::info("serving on {} (port {}), database {}", options.listen,
-                 s->port_, options.db_path);
+    spdlog::info("serving on {} (port {}, {}), database {}", options.listen,
+                 s->port_,
+                 !options.tls.enabled() ? "plain text"
+                 : options.tls.client_ca_file.empty()
+                     ? "TLS"
+                     : "TLS, client certificates required",
+                 options.db_path);
   }
   if (!options.metrics_listen.empty()) {
     s->http_ = std::make_unique<HttpServer>();

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 
@@ -35,9 +36,15 @@ struct ServerOptions {
   std::string db_path;
   StoreOptions store;
   CoordinatorOptions coordinator;
+  // TLS on the gRPC port (both services); off when empty.
+  ServerTlsOptions tls;
   // host:port for HTTP (/metrics, the dashboard and its JSON API); port 0
-  // picks a free one (see http_port()). Empty: no HTTP listener.
+  // picks a free one (see http_port()). Empty: no HTTP listener. Plain HTTP
+  // always, for now.
   std::string metrics_listen;
+  // Allows listening without protection on a non-loopback address (see
+  // common/listen_policy.h); a warning is logged at each start then.
+  bool insecure = false;
   // Largest message accepted from a client or worker. A graph of a million
   // small tasks takes about 50 MiB.
   int max_message_bytes = 64 << 20;
@@ -47,8 +54,11 @@ struct ServerOptions {
 class CoordinatorServer {
  public:
   // Opens the store, recovers unfinished graphs, then starts serving.
-  // FAILED_PRECONDITION if the db is held by another daemon; UNAVAILABLE if
-  // the address cannot be bound.
+  // FAILED_PRECONDITION if the db is held by another daemon, or if an
+  // address is not loopback and unprotected without options.insecure
+  // (checked first: nothing is opened then); INVALID_ARGUMENT or NOT_FOUND
+  // for TLS files that cannot be used; UNAVAILABLE if the address cannot be
+  // bound.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       ServerOptions options);
   // Shuts down (see Shutdown) if still running.

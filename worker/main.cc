@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
+#include "common/tls.h"
 #include "spdlog/spdlog.h"
 #include "worker/noop_runner.h"
 #include "worker/session.h"
@@ -51,6 +52,17 @@ int main(int argc, char** argv) {
       "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
       "[--label key=value]...");
   flags.AddString("coordinator", &coordinator, "coordinator address host:port");
+  vitte::task::ClientTlsOptions tls;
+  flags.AddString("tls-ca", &tls.ca_file,
+                  "PEM CA that signed the coordinator's certificate: connect "
+                  "with TLS and verify it");
+  flags.AddString("tls-cert", &tls.cert_file,
+                  "PEM certificate of this worker, for a coordinator that "
+                  "wants one (--tls-client-ca); needs --tls-key and --tls-ca");
+  flags.AddString("tls-key", &tls.key_file, "PEM private key of --tls-cert");
+  flags.AddString("tls-server-name", &tls.server_name,
+                  "name to expect in the coordinator's certificate, when it "
+                  "is not the host of --coordinator");
   flags.AddString("name", &session.name,
                   "worker name, unique in the farm (default: host name)");
   flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
@@ -125,8 +137,12 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
-  auto channel = grpc::CreateCustomChannel(
-      coordinator, grpc::InsecureChannelCredentials(), channel_args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      vitte::task::MakeChannel(coordinator, tls, channel_args);
+  if (!channel.ok()) {
+    std::cerr << "vitte-worker: " << channel.status().message() << "\n";
+    return 2;
+  }
 
   // Declared first: everything below records into it.
   vitte::task::MetricsRegistry metrics;
@@ -145,7 +161,8 @@ int main(int argc, char** argv) {
   vitte::task::Worker worker(tracer ? *tracer : **runner,
                              static_cast<int>(slots), {}, &metrics);
   session.metrics = &metrics;
-  vitte::task::WorkerSession link(channel, worker, session);
+  session.tls = tls;
+  vitte::task::WorkerSession link(*channel, worker, session);
   // Declared after what it reads, so that it stops first.
   vitte::task::HttpServer http;
   if (!metrics_listen.empty()) {
@@ -165,8 +182,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  spdlog::info("worker \"{}\" with {} slots, coordinator {}", session.name,
-               slots, coordinator);
+  spdlog::info("worker \"{}\" with {} slots, coordinator {} ({})",
+               session.name, slots, coordinator,
+               !tls.enabled()            ? "plain text"
+               : tls.cert_file.empty() ? "TLS"
+                                       : "TLS with a client certificate");
   std::thread serving([&] { link.Run(); });
 
   // SIGTERM drains (the way service managers stop things); SIGINT, or a

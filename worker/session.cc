@@ -6,6 +6,8 @@
 #include <random>
 #include <thread>
 
+#include "common/grpc_status.h"
+#include "common/tls.h"
 #include "spdlog/spdlog.h"
 #include "vitte/task/v1/task.grpc.pb.h"
 
@@ -296,8 +298,10 @@ bool WorkerSession::RunOnce() {
   }
   absl::MutexLock lock(&read_mu);
   if (!status.ok() && !stopping) {
-    spdlog::warn("session with the coordinator ended: {} ({})",
-                 status.error_message(), static_cast<int>(status.error_code()));
+    // A TLS failure gets a hint: gRPC's words do not say what to check.
+    spdlog::warn("session with the coordinator ended: {}",
+                 ExplainTlsFailure(FromGrpcStatus(status), options_.tls)
+                     .ToString());
   }
   return registered;
 }

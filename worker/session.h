@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 #include "worker/worker.h"
 
 namespace grpc {
@@ -40,6 +41,8 @@ struct SessionOptions {
   // (10 s), which is what workers have after a coordinator restart.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
+  // How the channel was made, so that a TLS failure is explained in the log.
+  ClientTlsOptions tls;
   // Optional (must outlive the session): where the session exports its
   // connection state and counts its sessions and reconnections.
   MetricsRegistry* metrics = nullptr;

@@ -371,6 +371,28 @@ int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 // IntegrationTest
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Adds `--flag path` for each non-empty path.
+void AddFileFlags(
+    std::vector<std::string>& argv,
+    const std::vector<std::pair<std::string, std::string>>& flags) {
+  for (const auto& [flag, path] : flags) {
+    if (path.empty()) continue;
+    argv.push_back(flag);
+    argv.push_back(path);
+  }
+}
+
+// The flags of a worker or of the CLI.
+void AddClientTlsFlags(std::vector<std::string>& argv, const TlsFiles& tls) {
+  AddFileFlags(argv, {{"--tls-ca", tls.ca},
+                      {"--tls-cert", tls.client_cert},
+                      {"--tls-key", tls.client_key}});
+}
+
+}  // namespace
+
 void IntegrationTest::SetUp() {
   std::string pattern =
       (std::filesystem::path(::testing::TempDir()) / "vitte_it_XXXXXX")
@@ -498,6 +520,9 @@ absl::Status IntegrationTest::TryStartCoordinator(const std::string& db,
     argv.push_back(absl::StrCat("--", flag));
     argv.push_back(value);
   }
+  AddFileFlags(argv, {{"--tls-cert", tls_.server_cert},
+                      {"--tls-key", tls_.server_key},
+                      {"--tls-client-ca", tls_.client_ca}});
   auto process = Process::Start(argv, Path(absl::StrCat("taskd.", n)));
   if (!process.ok()) return process.status();
   coordinator_ = std::move(*process);
@@ -576,6 +601,7 @@ void IntegrationTest::StartWorker(
     argv.push_back("--label");
     argv.push_back(absl::StrCat(k, "=", v));
   }
+  AddClientTlsFlags(argv, tls_);
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   // A namesake still running is killed (and reaped) before the new one
   // starts, as a machine that reboots would.
@@ -714,6 +740,7 @@ CliResult IntegrationTest::RunCli(
 CliResult IntegrationTest::Cli(const std::vector<std::string>& args,
                                absl::Duration timeout) {
   std::vector<std::string> full = {"--coordinator", address_};
+  AddClientTlsFlags(full, tls_);
   full.insert(full.end(), args.begin(), args.end());
   return RunCli(full, timeout);
 }

@@ -156,6 +156,19 @@ std::string FirstLine(const std::string& text);
 // daemon stamps on attempts (same machine, same clock).
 int64_t NowMs();
 
+// TLS files that the harness passes on (see IntegrationTest::SetTls). An
+// empty path is not passed.
+struct TlsFiles {
+  // vitte-taskd: --tls-cert, --tls-key, --tls-client-ca.
+  std::string server_cert;
+  std::string server_key;
+  std::string client_ca;
+  // vitte-worker and vitte-task (Cli): --tls-ca, --tls-cert, --tls-key.
+  std::string ca;
+  std::string client_cert;
+  std::string client_key;
+};
+
 // A test with its own temp dir, and helpers to run a coordinator, workers
 // and the CLI in it. The temp dir is removed when the test passes and kept
 // (its path is printed) when it fails, for the logs.
@@ -186,6 +199,10 @@ class IntegrationTest : public ::testing::Test {
   void SetTaskdFlag(const std::string& name, const std::string& value);
   // The value of a flag set with SetTaskdFlag (or by SetUp); empty if unset.
   std::string TaskdFlag(const std::string& name) const;
+  // TLS flags for every vitte-taskd, vitte-worker and Cli() started from
+  // now on (default: none, plain text). Tests that start a worker without
+  // a client certificate set other files for that one start.
+  void SetTls(TlsFiles files) { tls_ = std::move(files); }
 
   // Starts vitte-taskd on 127.0.0.1:`port` (0: a free port) with `db`
   // (default: "coordinator.db" in the temp dir) and the flags of
@@ -248,7 +265,8 @@ class IntegrationTest : public ::testing::Test {
   CliResult RunCli(const std::vector<std::string>& args,
                    absl::Duration timeout = absl::Seconds(30),
                    const std::map<std::string, std::string>& env = {});
-  // Runs vitte-task --coordinator address() `args`.
+  // Runs vitte-task --coordinator address() (and the client flags of
+  // SetTls) `args`.
   CliResult Cli(const std::vector<std::string>& args,
                 absl::Duration timeout = absl::Seconds(30));
   // Starts vitte-task with `args` as a long-lived process (e.g. `run`).
@@ -282,6 +300,7 @@ class IntegrationTest : public ::testing::Test {
   int http_port_ = 0;
   std::string db_path_;
   std::map<std::string, std::string> taskd_flags_;
+  TlsFiles tls_;
   std::map<std::string, std::unique_ptr<Process>> workers_;
   std::vector<std::string> pid_files_;
 };

@@ -1,0 +1,140 @@
+#include "common/tls.h"
+
+#include <errno.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace vitte::task {
+namespace {
+
+// The contents of the PEM file given to `flag`. gRPC would take garbage and
+// fail later with a message that names neither, so check here that it at
+// least holds a block of the expected kind ("CERTIFICATE", "PRIVATE KEY").
+absl::StatusOr<std::string> ReadPem(const std::string& flag,
+                                    const std::string& path,
+                                    const std::string& kind) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::string why = std::strerror(errno);
+    return absl::NotFoundError(
+        absl::StrCat(flag, ": cannot read \"", path, "\": ", why));
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string pem = content.str();
+  size_t begin = pem.find("-----BEGIN ");
+  size_t line_end = pem.find("-----", begin == std::string::npos ? 0 : begin + 11);
+  if (begin == std::string::npos || line_end == std::string::npos ||
+      !absl::StrContains(pem.substr(begin, line_end - begin), kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", path, "\" holds no PEM ", kind,
+        " (a block starting \"-----BEGIN ... ", kind, "-----\")"));
+  }
+  return pem;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const ServerTlsOptions& tls) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together: give both or neither");
+  }
+  if (!tls.enabled()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca needs TLS: give --tls-cert and --tls-key too");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  auto cert = ReadPem("--tls-cert", tls.cert_file, "CERTIFICATE");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem("--tls-key", tls.key_file, "PRIVATE KEY");
+  if (!key.ok()) return key.status();
+  pair.cert_chain = *std::move(cert);
+  pair.private_key = *std::move(key);
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.client_ca_file.empty()) {
+    auto ca = ReadPem("--tls-client-ca", tls.client_ca_file, "CERTIFICATE");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+    // One port serves workers and clients, so mTLS applies to both: a
+    // caller without a certificate from this CA fails the handshake.
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  } else {
+    options.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& target, const ClientTlsOptions& tls,
+    grpc::ChannelArguments args) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together: give both or neither");
+  }
+  if (!tls.enabled()) {
+    if (!tls.cert_file.empty() || !tls.server_name.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA "
+          "that signed the coordinator's certificate)");
+    }
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                     args);
+  }
+  grpc::SslCredentialsOptions options;
+  auto ca = ReadPem("--tls-ca", tls.ca_file, "CERTIFICATE");
+  if (!ca.ok()) return ca.status();
+  options.pem_root_certs = *std::move(ca);
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadPem("--tls-cert", tls.cert_file, "CERTIFICATE");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPem("--tls-key", tls.key_file, "PRIVATE KEY");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *std::move(cert);
+    options.pem_private_key = *std::move(key);
+  }
+  if (!tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(tls.server_name);
+  }
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options), args);
+}
+
+absl::Status ExplainTlsFailure(absl::Status status,
+                               const ClientTlsOptions& tls) {
+  if (!tls.enabled() || !absl::IsUnavailable(status)) return status;
+  const std::string message = absl::AsciiStrToLower(status.message());
+  if (absl::StrContains(message, "handshake") ||
+      absl::StrContains(message, "certificate")) {
+    return absl::UnavailableError(absl::StrCat(
+        "TLS handshake failed (does --tls-ca hold the CA that signed the "
+        "coordinator's certificate, and does that certificate name the "
+        "address, or --tls-server-name?): ",
+        status.message()));
+  }
+  // With TLS 1.3 the server checks our certificate after the client has
+  // finished its part of the handshake, so a refusal reaches us as a closed
+  // socket, indistinguishable from other closes: say "maybe".
+  if (tls.cert_file.empty() && absl::StrContains(message, "socket closed")) {
+    return absl::UnavailableError(absl::StrCat(
+        "the coordinator closed the connection; if it requires client "
+        "certificates (--tls-client-ca), give --tls-cert and --tls-key: ",
+        status.message()));
+  }
+  return status;
+}
+
+}  // namespace vitte::task

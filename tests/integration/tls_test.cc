@@ -1,0 +1,271 @@
+// TLS on the gRPC port, mutual TLS for callers, and the rule that keeps an
+// unprotected daemon on loopback. Certificates are made at test time with
+// Debian's openssl command (.ci/install-deps.sh installs it): a CA, a server
+// certificate for IP:127.0.0.1 and DNS:localhost, a client certificate, and
+// a second CA that signed neither.
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace vitte::task::integration {
+namespace {
+
+constexpr char kOpenssl[] = "/usr/bin/openssl";
+
+class TlsTest : public IntegrationTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(IntegrationTest::SetUp());
+    ASSERT_EQ(access(kOpenssl, X_OK), 0)
+        << kOpenssl << " is missing: .ci/install-deps.sh installs openssl";
+    ASSERT_NO_FATAL_FAILURE(MakeCa("ca"));
+    ASSERT_NO_FATAL_FAILURE(MakeCa("other-ca"));
+    ASSERT_NO_FATAL_FAILURE(MakeLeaf(
+        "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                  "extendedKeyUsage=serverAuth\n"));
+    ASSERT_NO_FATAL_FAILURE(
+        MakeLeaf("client", "extendedKeyUsage=clientAuth\n"));
+  }
+
+  // Runs openssl with `args` in the temp dir, bounded.
+  void Openssl(std::vector<std::string> args) {
+    args.insert(args.begin(), kOpenssl);
+    // openssl writes its files relative to the temp dir: paths are given
+    // absolute anyway, so that cwd does not matter.
+    auto process =
+        Process::Start(args, Path(absl::StrCat("openssl.", ++openssl_runs_)));
+    ASSERT_TRUE(process.ok()) << process.status();
+    absl::StatusOr<int> code = (*process)->WaitForExit(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << "openssl did not finish";
+    ASSERT_EQ(*code, 0) << (*process)->LogsForDiagnosis();
+  }
+
+  // NAME.pem and NAME.key: a self-signed CA.
+  void MakeCa(const std::string& name) {
+    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             Path(name + ".key"), "-out", Path(name + ".pem"), "-days", "2",
+             "-subj", "/CN=vitte-test-" + name, "-addext",
+             "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign"});
+  }
+
+  // NAME.pem and NAME.key, signed by ca.pem, with the extensions `ext`.
+  void MakeLeaf(const std::string& name, const std::string& ext) {
+    WriteFileOrFail(Path(name + ".ext"), ext);
+    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", Path(name + ".key"), "-out",
+             Path(name + ".csr"), "-subj", "/CN=vitte-test-" + name});
+    Openssl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path("ca.pem"),
+             "-CAkey", Path("ca.key"), "-set_serial",
+             absl::StrCat(++serial_), "-days", "2", "-out",
+             Path(name + ".pem"), "-extfile", Path(name + ".ext")});
+  }
+
+  // TLS with the server's certificate; workers and the CLI trust ca.pem.
+  TlsFiles ServerTls() {
+    TlsFiles tls;
+    tls.server_cert = Path("server.pem");
+    tls.server_key = Path("server.key");
+    tls.ca = Path("ca.pem");
+    return tls;
+  }
+
+  // Mutual TLS: the daemon wants client certificates signed by ca.pem, and
+  // workers and the CLI present client.pem.
+  TlsFiles MutualTls() {
+    TlsFiles tls = ServerTls();
+    tls.client_ca = Path("ca.pem");
+    tls.client_cert = Path("client.pem");
+    tls.client_key = Path("client.key");
+    return tls;
+  }
+
+  // Starts vitte-taskd with `flags` (its db and port file added) and waits
+  // up to 20 s for it to serve or exit. Returns the process; *port is the
+  // bound port, or 0 if it exited.
+  std::unique_ptr<Process> StartTaskd(std::vector<std::string> flags,
+                                      int* port) {
+    const std::string port_file = Path(absl::StrCat("own.", ++own_starts_, ".port"));
+    std::vector<std::string> argv = {TaskdPath(), "--db",
+                                     Path(absl::StrCat("own.", own_starts_, ".db")),
+                                     "--port-file", port_file};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto process = Process::Start(argv, Path(absl::StrCat("own.", own_starts_)));
+    if (!process.ok()) {
+      ADD_FAILURE() << process.status();
+      return nullptr;
+    }
+    *port = 0;
+    bool settled = PollUntil(absl::Seconds(20), [&] {
+      return (*process)->Exited() ||
+             absl::SimpleAtoi(
+                 absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), port);
+    });
+    EXPECT_TRUE(settled) << "vitte-taskd neither served nor exited in 20 s\n"
+                         << (*process)->LogsForDiagnosis();
+    return std::move(*process);
+  }
+
+ private:
+  int openssl_runs_ = 0;
+  int serial_ = 1;
+  int own_starts_ = 0;
+};
+
+TEST_F(TlsTest, GraphRunsOverTls) {
+  SetTls(ServerTls());
+  ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 2}}));
+  EXPECT_TRUE(absl::StrContains(coordinator().Stderr(), ", TLS)"))
+      << coordinator().Stderr();
+  std::string dag = WriteDag(
+      "g.json", Graph("tls", {ShellTask("a", "echo a > a.out"),
+                              ShellTask("b", "cat a.out", {"a"})}));
+  CliResult r = Cli({"submit", dag, "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // A client speaking plain text to the TLS port gets nowhere.
+  CliResult plain = RunCli({"--coordinator", address(), "list"});
+  EXPECT_EQ(plain.exit_code, 1) << plain.err;
+  EXPECT_TRUE(absl::StrContains(plain.err, "cannot reach the coordinator"))
+      << plain.err;
+}
+
+TEST_F(TlsTest, WrongCaFailsWithAHandshakeError) {
+  SetTls(ServerTls());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  CliResult r = RunCli({"--coordinator", address(), "--tls-ca",
+                        Path("other-ca.pem"), "list"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "cannot reach the coordinator at " +
+                                           address()))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "TLS handshake failed")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "--tls-ca")) << r.err;
+
+  // The same from the environment, with the right CA, works.
+  CliResult env = RunCli({"--coordinator", address(), "list"},
+                         absl::Seconds(30), {{"VITTE_TLS_CA", Path("ca.pem")}});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+}
+
+TEST_F(TlsTest, CertificateNameMustMatchUnlessOverridden) {
+  SetTls(ServerTls());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  // The certificate names 127.0.0.1 and localhost, not this name.
+  CliResult wrong = RunCli({"--coordinator", address(), "--tls-ca",
+                            Path("ca.pem"), "--tls-server-name",
+                            "elsewhere.example", "list"});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
+  CliResult right = RunCli({"--coordinator", address(), "--tls-ca",
+                            Path("ca.pem"), "--tls-server-name", "localhost",
+                            "list"});
+  EXPECT_EQ(right.exit_code, 0) << right.err;
+}
+
+TEST_F(TlsTest, MissingTlsFileIsNamed) {
+  CliResult r = RunCli({"--coordinator", "127.0.0.1:1", "--tls-ca",
+                        Path("nope.pem"), "list"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "--tls-ca: cannot read \"" +
+                                           Path("nope.pem") + "\""))
+      << r.err;
+  int port = 0;
+  std::unique_ptr<Process> taskd =
+      StartTaskd({"--listen", "127.0.0.1:0", "--tls-cert", Path("server.pem"),
+                  "--tls-key", Path("ca.pem")},
+                 &port);
+  ASSERT_NE(taskd, nullptr);
+  absl::StatusOr<int> code = taskd->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_TRUE(absl::StrContains(taskd->Stderr(), "--tls-key: \"" +
+                                                     Path("ca.pem") +
+                                                     "\" holds no PEM PRIVATE KEY"))
+      << taskd->Stderr();
+}
+
+TEST_F(TlsTest, MutualTlsRefusesAWorkerWithoutCertificate) {
+  SetTls(MutualTls());
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  EXPECT_TRUE(absl::StrContains(coordinator().Stderr(),
+                                "TLS, client certificates required"))
+      << coordinator().Stderr();
+
+  // A worker that trusts the daemon but has no certificate of its own.
+  TlsFiles no_cert = MutualTls();
+  no_cert.client_cert.clear();
+  no_cert.client_key.clear();
+  SetTls(no_cert);
+  ASSERT_NO_FATAL_FAILURE(StartWorker("bare", 1));
+  // The CLI without a certificate is refused too: it shares the port.
+  CliResult bare_cli = Cli({"workers"});
+  EXPECT_EQ(bare_cli.exit_code, 1) << bare_cli.err;
+  EXPECT_TRUE(absl::StrContains(bare_cli.err, "--tls-client-ca")) << bare_cli.err;
+  SetTls(MutualTls());
+
+  ASSERT_NO_FATAL_FAILURE(StartWorker("good", 1));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"good"}));
+  // The bare worker has tried (and failed) at least once by now, and says
+  // what may be missing.
+  EXPECT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return absl::StrContains(worker("bare").Stderr(),
+                             "give --tls-cert and --tls-key");
+  })) << worker("bare").Stderr();
+  absl::StatusOr<v1::ListWorkersResponse> workers = ListWorkers();
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  ASSERT_EQ(workers->workers_size(), 1) << workers->DebugString();
+  EXPECT_EQ(workers->workers(0).name(), "good");
+}
+
+TEST_F(TlsTest, NonLoopbackWithoutTlsNeedsInsecure) {
+  int port = 0;
+  std::unique_ptr<Process> refused =
+      StartTaskd({"--listen", "0.0.0.0:0"}, &port);
+  ASSERT_NE(refused, nullptr);
+  absl::StatusOr<int> code = refused->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_EQ(port, 0);
+  EXPECT_TRUE(absl::StrContains(refused->Stderr(),
+                                "--listen 0.0.0.0:0 is not a loopback address"))
+      << refused->Stderr();
+  EXPECT_TRUE(absl::StrContains(refused->Stderr(), "--insecure"))
+      << refused->Stderr();
+
+  // The HTTP listener has the same rule, TLS on the gRPC port or not.
+  std::unique_ptr<Process> http_refused = StartTaskd(
+      {"--listen", "127.0.0.1:0", "--tls-cert", Path("server.pem"),
+       "--tls-key", Path("server.key"), "--metrics-listen", "0.0.0.0:0"},
+      &port);
+  ASSERT_NE(http_refused, nullptr);
+  code = http_refused->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_TRUE(absl::StrContains(http_refused->Stderr(),
+                                "--metrics-listen 0.0.0.0:0 is not a loopback"))
+      << http_refused->Stderr();
+
+  // --insecure: it serves, and says so.
+  std::unique_ptr<Process> insecure =
+      StartTaskd({"--listen", "0.0.0.0:0", "--insecure"}, &port);
+  ASSERT_NE(insecure, nullptr);
+  ASSERT_GT(port, 0) << insecure->LogsForDiagnosis();
+  EXPECT_TRUE(absl::StrContains(insecure->Stderr(), "INSECURE: --listen 0.0.0.0:0"))
+      << insecure->Stderr();
+  ASSERT_TRUE(insecure->Signal(SIGTERM).ok());
+  code = insecure->WaitForExit(absl::Seconds(20));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0) << insecure->LogsForDiagnosis();
+}
+
+}  // namespace
+}  // namespace vitte::task::integration
