@@ -15,6 +15,9 @@ packages=(
   openssl
   # bench/compare.py (its smoke run is a test)
   python3
+  # deploy/ and its tests: Debian packages (cpack with dpkg-shlibdeps, which
+  # needs file), systemd-analyze for the units, YAML for the manifests
+  dpkg-dev file systemd python3-yaml
 )
 
 missing=()
