@@ -401,30 +401,13 @@ int RunCli(int argc, char** argv) {
   o.coordinator = "127.0.0.1:7070";
   // Flags override these; a CLI used against one coordinator all day keeps
   // its settings in the environment.
-  const std::pair<const char*, std::string*> from_env[] = {
-      {"VITTE_COORDINATOR", &o.coordinator},
-      {"VITTE_TLS_CA", &o.tls.ca_file},
-      {"VITTE_TLS_CERT", &o.tls.cert_file},
-      {"VITTE_TLS_KEY", &o.tls.key_file},
-      {"VITTE_TLS_SERVER_NAME", &o.tls.server_name},
-  };
-  for (const auto& [name, value] : from_env) {
-    if (const char* env = std::getenv(name); env && *env) *value = env;
+  if (const char* env = std::getenv("VITTE_COORDINATOR"); env && *env) {
+    o.coordinator = env;
   }
+  ReadClientTlsEnv(o.tls);
   FlagParser flags(kUsage);
   flags.AddString("coordinator", &o.coordinator, "coordinator host:port");
-  flags.AddString("tls-ca", &o.tls.ca_file,
-                  "PEM CA that signed the coordinator's certificate: connect "
-                  "with TLS and verify it (default: $VITTE_TLS_CA)");
-  flags.AddString("tls-cert", &o.tls.cert_file,
-                  "PEM client certificate, for a coordinator that wants one "
-                  "(default: $VITTE_TLS_CERT)");
-  flags.AddString("tls-key", &o.tls.key_file,
-                  "PEM private key of --tls-cert (default: $VITTE_TLS_KEY)");
-  flags.AddString("tls-server-name", &o.tls.server_name,
-                  "name to expect in the coordinator's certificate when it "
-                  "is not the host of --coordinator (default: "
-                  "$VITTE_TLS_SERVER_NAME)");
+  AddClientTlsFlags(flags, o.tls, /*env_defaults=*/true);
   flags.AddBool("wait", &o.wait,
                 "submit, retry: follow the graph to its end; exit 0 only if "
                 "every task succeeded");

@@ -1,5 +1,8 @@
 #include "common/tls.h"
 
+#include <cstdlib>
+#include <utility>
+
 #include <errno.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -11,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags.h"
 
 namespace vitte::task {
 namespace {
@@ -135,6 +139,40 @@ absl::Status ExplainTlsFailure(absl::Status status,
         status.message()));
   }
   return status;
+}
+
+void AddClientTlsFlags(FlagParser& flags, ClientTlsOptions& options,
+                       bool env_defaults) {
+  auto help = [&](std::string text, const char* env) {
+    return env_defaults ? absl::StrCat(text, " (default: $", env, ")") : text;
+  };
+  flags.AddString("tls-ca", &options.ca_file,
+                  help("PEM CA that signed the coordinator's certificate: "
+                       "connect with TLS and verify it",
+                       "VITTE_TLS_CA"));
+  flags.AddString("tls-cert", &options.cert_file,
+                  help("PEM certificate of this side, for a coordinator that "
+                       "wants one (--tls-client-ca); needs --tls-key and "
+                       "--tls-ca",
+                       "VITTE_TLS_CERT"));
+  flags.AddString("tls-key", &options.key_file,
+                  help("PEM private key of --tls-cert", "VITTE_TLS_KEY"));
+  flags.AddString("tls-server-name", &options.server_name,
+                  help("name to expect in the coordinator's certificate when "
+                       "it is not the host of --coordinator",
+                       "VITTE_TLS_SERVER_NAME"));
+}
+
+void ReadClientTlsEnv(ClientTlsOptions& options) {
+  const std::pair<const char*, std::string*> from_env[] = {
+      {"VITTE_TLS_CA", &options.ca_file},
+      {"VITTE_TLS_CERT", &options.cert_file},
+      {"VITTE_TLS_KEY", &options.key_file},
+      {"VITTE_TLS_SERVER_NAME", &options.server_name},
+  };
+  for (const auto& [name, value] : from_env) {
+    if (const char* env = std::getenv(name); env && *env) *value = env;
+  }
 }
 
 }  // namespace vitte::task

@@ -18,6 +18,8 @@ class ServerCredentials;
 
 namespace vitte::task {
 
+class FlagParser;  // common/flags.h
+
 // vitte-taskd's side. All empty: plain text.
 struct ServerTlsOptions {
   std::string cert_file;  // --tls-cert: the server's chain, PEM
@@ -41,6 +43,15 @@ struct ClientTlsOptions {
 
   bool enabled() const { return !ca_file.empty(); }
 };
+
+// Adds --tls-ca, --tls-cert, --tls-key and --tls-server-name, filling
+// `options` (which must outlive the parse). With `env_defaults`, the help
+// says that $VITTE_TLS_CA and the like give the defaults (the caller reads
+// them; see ReadClientTlsEnv).
+void AddClientTlsFlags(FlagParser& flags, ClientTlsOptions& options,
+                       bool env_defaults);
+// Sets each field of `options` whose $VITTE_TLS_* variable is set.
+void ReadClientTlsEnv(ClientTlsOptions& options);
 
 // Credentials for ServerBuilder::AddListeningPort: insecure ones when TLS
 // is off. INVALID_ARGUMENT for flags that do not go together (a key without

@@ -53,16 +53,7 @@ int main(int argc, char** argv) {
       "[--label key=value]...");
   flags.AddString("coordinator", &coordinator, "coordinator address host:port");
   vitte::task::ClientTlsOptions tls;
-  flags.AddString("tls-ca", &tls.ca_file,
-                  "PEM CA that signed the coordinator's certificate: connect "
-                  "with TLS and verify it");
-  flags.AddString("tls-cert", &tls.cert_file,
-                  "PEM certificate of this worker, for a coordinator that "
-                  "wants one (--tls-client-ca); needs --tls-key and --tls-ca");
-  flags.AddString("tls-key", &tls.key_file, "PEM private key of --tls-cert");
-  flags.AddString("tls-server-name", &tls.server_name,
-                  "name to expect in the coordinator's certificate, when it "
-                  "is not the host of --coordinator");
+  vitte::task::AddClientTlsFlags(flags, tls, /*env_defaults=*/false);
   flags.AddString("name", &session.name,
                   "worker name, unique in the farm (default: host name)");
   flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
