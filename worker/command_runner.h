@@ -41,6 +41,9 @@ struct ProcessResult {
   int signal = 0;
   bool timed_out = false;
   bool cancelled = false;
+  // Why the run failed, when the runner knows more than the status: it could
+  // not start, the runner shut down, or it broke a limit of the runner's
+  // (e.g. "CPU time limit exceeded (--task-cpu-seconds 1)"). Empty otherwise.
   std::string error;
   // Last bytes written to stdout / stderr (bounded by the runner).
   std::string stdout_tail;

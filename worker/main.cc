@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include <grpcpp/grpcpp.h>
 
@@ -47,6 +48,13 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   absl::Duration drain_timeout = absl::Minutes(5);
+  int64_t task_cpu_seconds = 0;
+  int64_t task_memory_bytes = 0;
+  int64_t task_open_files = 0;
+  int64_t task_processes = 0;
+  int64_t max_task_output_bytes = 0;
+  std::vector<std::string> allowed_cwds;
+  std::string run_as_user;
   vitte::task::FlagParser flags(
       "vitte-worker: runs vitte-task tasks on this machine.\n"
       "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
@@ -78,6 +86,26 @@ int main(int argc, char** argv) {
   flags.AddDuration("drain-timeout", &drain_timeout,
                     "on SIGTERM, how long running tasks may take to finish "
                     "before they are stopped and handed back");
+  flags.AddInt("task-cpu-seconds", &task_cpu_seconds,
+               "CPU seconds a task's process may use (RLIMIT_CPU; SIGXCPU, "
+               "then SIGKILL); 0: unchanged");
+  flags.AddInt("task-memory-bytes", &task_memory_bytes,
+               "address space of a task's process, in bytes (RLIMIT_AS): "
+               "allocations past it fail; 0: unchanged");
+  flags.AddInt("task-open-files", &task_open_files,
+               "open files of a task's process (RLIMIT_NOFILE); 0: unchanged");
+  flags.AddInt("task-processes", &task_processes,
+               "processes of the task's user id, all of them, not only the "
+               "task's (RLIMIT_NPROC; not enforced for root); 0: unchanged");
+  flags.AddInt("max-task-output-bytes", &max_task_output_bytes,
+               "kill a task once it wrote more than this many bytes to "
+               "stdout and stderr together; 0: no limit");
+  flags.AddRepeated("allowed-cwd", &allowed_cwds,
+                    "directory tasks may run in (their cwd, symlinks "
+                    "resolved, must be it or under it); repeatable; none: "
+                    "any directory");
+  flags.AddString("run-as-user", &run_as_user,
+                  "run tasks as this user (the worker must run as root)");
   flags.AddString("log-level", &log_level,
                   "trace, debug, info, warn, error, critical or off");
   flags.AddString("log-format", &log_format,
@@ -99,6 +127,40 @@ int main(int argc, char** argv) {
     return 2;
   }
   session.prefetch = static_cast<int32_t>(prefetch);
+  vitte::task::ProcessRunnerOptions runner_options;
+  for (auto [name, value, out] :
+       {std::tuple{"task-cpu-seconds", task_cpu_seconds,
+                   &runner_options.limits.cpu_seconds},
+        std::tuple{"task-memory-bytes", task_memory_bytes,
+                   &runner_options.limits.memory_bytes},
+        std::tuple{"task-open-files", task_open_files,
+                   &runner_options.limits.open_files},
+        std::tuple{"task-processes", task_processes,
+                   &runner_options.limits.processes},
+        std::tuple{"max-task-output-bytes", max_task_output_bytes,
+                   &runner_options.max_output_bytes}}) {
+    if (value < 0) {
+      std::cerr << "vitte-worker: --" << name << " must be >= 0\n";
+      return 2;
+    }
+    *out = static_cast<uint64_t>(value);
+  }
+  runner_options.allowed_cwds = allowed_cwds;
+  if (!run_as_user.empty()) {
+    if (noop) {
+      std::cerr << "vitte-worker: --run-as-user and --noop exclude each "
+                   "other\n";
+      return 2;
+    }
+    absl::StatusOr<vitte::task::RunAsUser> user =
+        vitte::task::LookUpRunAsUser(run_as_user);
+    if (!user.ok()) {
+      std::cerr << "vitte-worker: --run-as-user: " << user.status().message()
+                << "\n";
+      return 2;
+    }
+    runner_options.run_as = *std::move(user);
+  }
   for (const std::string& label : labels) {
     std::pair<std::string, std::string> kv =
         absl::StrSplit(label, absl::MaxSplits('=', 1));
@@ -139,7 +201,7 @@ int main(int argc, char** argv) {
   vitte::task::MetricsRegistry metrics;
   if (noop) spdlog::warn("--noop: tasks are reported succeeded without running");
   absl::StatusOr<std::unique_ptr<vitte::task::CommandRunner>> runner =
-      vitte::task::MakeCommandRunner(noop, &metrics);
+      vitte::task::MakeCommandRunner(noop, &metrics, runner_options);
   if (!runner.ok()) {
     spdlog::error("cannot start the process runner: {}",
                   runner.status().ToString());

@@ -56,9 +56,8 @@ void NoopRunner::Loop() {
 }
 
 absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(
-    bool noop, MetricsRegistry* metrics) {
+    bool noop, MetricsRegistry* metrics, ProcessRunnerOptions options) {
   if (noop) return std::make_unique<NoopRunner>();
-  ProcessRunnerOptions options;
   if (metrics != nullptr) {
     options.spawn_seconds = &metrics->AddHistogram(
         "vitte_worker_spawn_seconds",

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
 #include "worker/command_runner.h"
+#include "worker/process_runner.h"
 
 namespace vitte::task {
 
@@ -43,9 +44,11 @@ class NoopRunner : public CommandRunner {
 // The runner of vitte-worker and of `vitte-task run`: a ProcessRunner, or
 // with `noop` (benchmarks) a NoopRunner. With `metrics` (optional, must
 // outlive the runner) a ProcessRunner records its spawn latency
-// (vitte_worker_spawn_seconds).
+// (vitte_worker_spawn_seconds). `options` (limits, allowed working
+// directories, user) go to the ProcessRunner; its spawn_seconds is set here.
 absl::StatusOr<std::unique_ptr<CommandRunner>> MakeCommandRunner(
-    bool noop, MetricsRegistry* metrics = nullptr);
+    bool noop, MetricsRegistry* metrics = nullptr,
+    ProcessRunnerOptions options = {});
 
 }  // namespace vitte::task
 

@@ -10,6 +10,7 @@
 extern "C" {
 #include <sys/pidfd.h>
 }
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@ extern "C" {
 #include <climits>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,7 +31,9 @@ extern "C" {
 #include "absl/memory/memory.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "worker/fork_exec.h"
 
 extern char** environ;
 
@@ -193,24 +197,56 @@ std::vector<std::string> BuildEnv(
 // Explains a failed spawn. posix_spawn reports a failed chdir and a failed
 // exec with the same errno (ENOENT for both a missing directory and a missing
 // program), so look at the directory to say which one it was.
-absl::Status SpawnError(const ProcessSpec& spec, int err) {
+absl::Status SpawnError(const ProcessSpec& spec, const std::string& cwd,
+                        int err) {
   std::string prefix = absl::StrCat("cannot start \"", spec.argv[0], "\"");
-  if (!spec.cwd.empty()) {
+  if (!cwd.empty()) {
     int dir_err = 0;
     struct stat st;
-    if (stat(spec.cwd.c_str(), &st) != 0) {
+    if (stat(cwd.c_str(), &st) != 0) {
       dir_err = errno;
     } else if (!S_ISDIR(st.st_mode)) {
       dir_err = ENOTDIR;
-    } else if (access(spec.cwd.c_str(), X_OK) != 0) {
+    } else if (access(cwd.c_str(), X_OK) != 0) {
       dir_err = errno;
     }
     if (dir_err != 0) {
       return ErrnoStatus(dir_err, absl::StrCat(prefix, ": working directory \"",
-                                               spec.cwd, "\""));
+                                               cwd, "\""));
     }
   }
   return ErrnoStatus(err, prefix);
+}
+
+// `dir` is `root` or under it; both canonical (absolute, no symlinks).
+bool IsUnder(std::string_view dir, std::string_view root) {
+  if (root == "/") return true;
+  return dir == root || (dir.size() > root.size() && dir.starts_with(root) &&
+                         dir[root.size()] == '/');
+}
+
+// The working directory to start `spec` in: with `roots`, its canonical path,
+// or an error when that is under none of them.
+absl::StatusOr<std::string> CheckCwd(const ProcessSpec& spec,
+                                     const std::vector<std::string>& roots) {
+  if (roots.empty()) return spec.cwd;
+  std::string prefix = absl::StrCat("cannot start \"", spec.argv[0], "\"");
+  const std::string shown = spec.cwd.empty() ? "." : spec.cwd;
+  char* real = realpath(shown.c_str(), nullptr);
+  if (real == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat(prefix, ": working directory \"",
+                                           shown, "\""));
+  }
+  std::string resolved(real);
+  free(real);
+  for (const std::string& root : roots) {
+    if (IsUnder(resolved, root)) return resolved;
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      prefix, ": working directory \"", shown, "\"",
+      resolved == shown ? "" : absl::StrCat(" (resolved to \"", resolved, "\")"),
+      " is not under an allowed directory (--allowed-cwd): ",
+      absl::StrJoin(roots, ", ")));
 }
 
 struct Child {
@@ -222,9 +258,18 @@ struct Child {
 
 // Spawns `spec` in a new process group; see the ProcessRunner class comment
 // for the child's environment.
-absl::StatusOr<Child> Spawn(const ProcessSpec& spec) {
+absl::StatusOr<Child> Spawn(const ProcessSpec& spec,
+                            const ProcessRunnerOptions& options) {
   if (absl::Status status = Validate(spec); !status.ok()) return status;
   std::string prefix = absl::StrCat("cannot start \"", spec.argv[0], "\"");
+  absl::StatusOr<std::string> cwd = CheckCwd(spec, options.allowed_cwds);
+  if (!cwd.ok()) return cwd.status();
+  std::optional<std::string> program;
+  if (options.limits.any() || options.run_as.has_value()) {
+    absl::StatusOr<std::string> found = FindProgram(spec.argv[0]);
+    if (!found.ok()) return found.status();
+    program = *std::move(found);
+  }
 
   // O_CLOEXEC from creation (not set afterwards with fcntl) so that a process
   // spawned concurrently by another thread can never inherit these ends.
@@ -251,6 +296,36 @@ absl::StatusOr<Child> Spawn(const ProcessSpec& spec) {
   for (std::string& var : env) envp.push_back(var.data());
   envp.push_back(nullptr);
 
+  // The run, once its process has exec'd.
+  auto started = [&](pid_t pid) {
+    // Only the child writes; keeping our copies would hide EOF.
+    out_write.Reset();
+    err_write.Reset();
+    // Non-blocking, so that draining after exit stops at "nothing buffered"
+    // instead of waiting for an EOF that a surviving writer could withhold.
+    for (int fd : {out_read.get(), err_read.get()}) {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
+    return Child{pid, std::move(out_read), std::move(err_read)};
+  };
+
+  // Limits and a user switch need code between fork and exec.
+  if (program.has_value()) {
+    ForkExecSpec fork_spec;
+    fork_spec.name = spec.argv[0];
+    fork_spec.program = *program;
+    fork_spec.argv = argv.data();
+    fork_spec.envp = envp.data();
+    fork_spec.cwd = *cwd;
+    fork_spec.stdout_fd = out_write.get();
+    fork_spec.stderr_fd = err_write.get();
+    fork_spec.limits = options.limits;
+    if (options.run_as.has_value()) fork_spec.run_as = &*options.run_as;
+    absl::StatusOr<pid_t> pid = ForkExec(fork_spec);
+    if (!pid.ok()) return pid.status();
+    return started(*pid);
+  }
+
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   int rc = posix_spawn_file_actions_init(&actions);
@@ -265,8 +340,8 @@ absl::StatusOr<Child> Spawn(const ProcessSpec& spec) {
   auto check = [&rc](int result) {
     if (rc == 0) rc = result;
   };
-  if (!spec.cwd.empty()) {
-    check(posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()));
+  if (!cwd->empty()) {
+    check(posix_spawn_file_actions_addchdir_np(&actions, cwd->c_str()));
   }
   check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
                                          O_RDONLY, 0));
@@ -302,22 +377,14 @@ absl::StatusOr<Child> Spawn(const ProcessSpec& spec) {
     if (rc != 0) {
       posix_spawn_file_actions_destroy(&actions);
       posix_spawnattr_destroy(&attr);
-      return SpawnError(spec, rc);
+      return SpawnError(spec, *cwd, rc);
     }
   }
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return ErrnoStatus(rc, prefix);
 
-  // Only the child writes; keeping our copies would hide EOF.
-  out_write.Reset();
-  err_write.Reset();
-  // Non-blocking, so that draining after exit stops at "nothing buffered"
-  // instead of waiting for an EOF that a surviving writer could withhold.
-  for (int fd : {out_read.get(), err_read.get()}) {
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
-  return Child{pid, std::move(out_read), std::move(err_read)};
+  return started(pid);
 }
 
 // True once `pid` has exited. Leaves it a zombie (WNOWAIT) so that its pid,
@@ -374,6 +441,8 @@ class ProcessRunner::Supervisor {
     bool exited = false;
     bool timed_out = false;
     bool cancelled = false;
+    // Wrote more than ProcessRunnerOptions::max_output_bytes; killed.
+    bool output_exceeded = false;
     absl::Time started_at;
     DoneCallback done;
   };
@@ -398,6 +467,10 @@ class ProcessRunner::Supervisor {
   void Finish(uint64_t id, bool shut_down);
   // Calls the queued `done` callbacks; no lock is held.
   void Deliver();
+  // Which limit likely ended a finished run ("" if none), from how it ended
+  // and the CPU time it used.
+  std::string LimitHit(const Proc& proc, const ProcessResult& result,
+                       const struct rusage& usage) const;
 
   ProcessRunner& runner_;
   const ProcessRunnerOptions& options_;
@@ -460,7 +533,7 @@ void ProcessRunner::Supervisor::HandleStart(Request request) {
   }
   absl::Time started_at = absl::Now();
   const SteadyTime spawn_start = SteadyClock::now();
-  absl::StatusOr<Child> child = Spawn(request.spec);
+  absl::StatusOr<Child> child = Spawn(request.spec, options_);
   if (!child.ok()) {
     Fail(std::move(request), std::string(child.status().message()),
          /*cancelled=*/false);
@@ -524,6 +597,12 @@ bool ProcessRunner::Supervisor::ReadOnce(Proc& proc, OutputStream stream) {
     if (proc.on_output) {
       proc.on_output(stream,
                      absl::string_view(buf_.data(), static_cast<size_t>(n)));
+    }
+    if (options_.max_output_bytes != 0 && !proc.output_exceeded &&
+        proc.out_tail.total() + proc.err_tail.total() >
+            options_.max_output_bytes) {
+      proc.output_exceeded = true;
+      kill(-proc.pid, SIGKILL);
     }
     return true;
   }
@@ -631,9 +710,11 @@ void ProcessRunner::Supervisor::Finish(uint64_t id, bool shut_down) {
   result.started_at = proc->started_at;
   int status = 0;
   pid_t reaped;
+  struct rusage usage;
+  memset(&usage, 0, sizeof(usage));
   // Does not block: the process has exited, or was just sent SIGKILL.
   do {
-    reaped = waitpid(proc->pid, &status, 0);
+    reaped = wait4(proc->pid, &status, 0, &usage);
   } while (reaped < 0 && errno == EINTR);
   if (reaped < 0) {
     // ECHILD: reaped by someone else (SIGCHLD ignored, or waitpid(-1)).
@@ -652,6 +733,8 @@ void ProcessRunner::Supervisor::Finish(uint64_t id, bool shut_down) {
   if (shut_down) {
     result.cancelled = true;
     result.error = "runner shut down";
+  } else if (result.error.empty()) {
+    result.error = LimitHit(*proc, result, usage);
   }
   result.stdout_bytes = proc->out_tail.total();
   result.stderr_bytes = proc->err_tail.total();
@@ -659,6 +742,33 @@ void ProcessRunner::Supervisor::Finish(uint64_t id, bool shut_down) {
   result.stderr_tail = std::move(proc->err_tail).Finish();
   result.finished_at = absl::Now();
   finished_.push_back({std::move(proc->done), std::move(result)});
+}
+
+std::string ProcessRunner::Supervisor::LimitHit(
+    const Proc& proc, const ProcessResult& result,
+    const struct rusage& usage) const {
+  if (proc.output_exceeded) {
+    return absl::StrCat("output limit exceeded: the task wrote more than ",
+                        options_.max_output_bytes,
+                        " bytes to stdout and stderr, killed "
+                        "(--max-task-output-bytes ",
+                        options_.max_output_bytes, ")");
+  }
+  const uint64_t cpu_limit = options_.limits.cpu_seconds;
+  if (cpu_limit != 0 && !proc.timed_out && !proc.cancelled) {
+    const double cpu_used =
+        static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+        (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    // SIGXCPU is the soft limit; SIGKILL after at least that much CPU, the
+    // hard one.
+    if (result.signal == SIGXCPU ||
+        (result.signal == SIGKILL &&
+         cpu_used >= static_cast<double>(cpu_limit) - 0.01)) {
+      return absl::StrCat("CPU time limit exceeded (--task-cpu-seconds ",
+                          cpu_limit, ")");
+    }
+  }
+  return "";
 }
 
 void ProcessRunner::Supervisor::Deliver() {
@@ -675,6 +785,22 @@ void ProcessRunner::Supervisor::Deliver() {
 
 absl::StatusOr<std::unique_ptr<ProcessRunner>> ProcessRunner::Create(
     ProcessRunnerOptions options) {
+  for (std::string& root : options.allowed_cwds) {
+    char* real = realpath(root.c_str(), nullptr);
+    if (real == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("allowed working directory \"", root,
+                       "\": ", ErrnoText(errno)));
+    }
+    std::string resolved(real);
+    free(real);
+    struct stat st;
+    if (stat(resolved.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "allowed working directory \"", root, "\": not a directory"));
+    }
+    root = std::move(resolved);
+  }
   int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) return ErrnoStatus(errno, "cannot create eventfd");
   // The constructor is private; make_unique cannot reach it.

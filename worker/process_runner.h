@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "worker/command_runner.h"
+#include "worker/fork_exec.h"
 
 namespace vitte::task {
 
@@ -35,9 +38,30 @@ struct ProcessRunnerOptions {
   // (glibc returns once the child has exec'd), in seconds. Spawns that fail
   // are not observed.
   Histogram* spawn_seconds = nullptr;
+  // Applied to each task's process. With any set, tasks are started with
+  // fork() + execve() instead of posix_spawnp() (same child set-up, plus the
+  // limits).
+  TaskLimits limits = {};
+  // Past this many bytes written to stdout and stderr together, the run's
+  // process group gets SIGKILL and its error says so. 0 = no limit (memory
+  // stays bounded anyway: only output_tail_bytes per stream are kept).
+  uint64_t max_output_bytes = 0;
+  // When not empty, a run whose working directory (spec.cwd, or the runner's
+  // own when empty), made absolute with symlinks and ".." resolved, is not
+  // one of these directories or under one, is refused before anything is
+  // started (started = false, error naming the directory and the roots).
+  // The process is then started in the resolved directory, so a symlink
+  // changed after the check cannot take it elsewhere. Create() fails when a
+  // root cannot be resolved.
+  std::vector<std::string> allowed_cwds = {};
+  // When set, each task's process switches to this user (setgroups, setgid,
+  // setuid) before exec; the runner must run as root. Like limits, selects
+  // fork() + execve().
+  std::optional<RunAsUser> run_as = std::nullopt;
 };
 
-// Runs each ProcessSpec with posix_spawnp() in a new process group: stdin is
+// Runs each ProcessSpec with posix_spawnp() (or, with limits or run_as,
+// fork() + execve(): see fork_exec.h) in a new process group: stdin is
 // /dev/null, stdout and stderr go to pipes whose tails are kept (and whose
 // every read goes to ProcessSpec::on_output, if set), the signal
 // mask is empty and every signal has its default disposition, and no file
@@ -61,7 +85,8 @@ struct ProcessRunnerOptions {
 class ProcessRunner final : public CommandRunner {
  public:
   // Starts the supervisor thread. Fails with RESOURCE_EXHAUSTED when its
-  // wake-up eventfd cannot be created (out of file descriptors or memory).
+  // wake-up eventfd cannot be created (out of file descriptors or memory),
+  // and with INVALID_ARGUMENT when an allowed_cwds root cannot be resolved.
   static absl::StatusOr<std::unique_ptr<ProcessRunner>> Create(
       ProcessRunnerOptions options = {});
 

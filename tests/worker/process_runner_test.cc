@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -202,12 +203,22 @@ int CountOpenFds() {
   return count - 1;  // The DIR's own fd.
 }
 
-// Every test runs twice: exits detected through pidfds, and through the
-// waitid() polling fallback used on kernels without pidfd_open().
-class ProcessRunnerTest : public ::testing::TestWithParam<bool> {
+// Every test runs four times: exits detected through pidfds, and through the
+// waitid() polling fallback used on kernels without pidfd_open(); processes
+// started with posix_spawnp(), and with fork() + execve() (the path taken
+// when task limits are set; a generous open-files limit selects it).
+struct RunnerMode {
+  bool pidfd;
+  bool forked;
+};
+
+class ProcessRunnerTest : public ::testing::TestWithParam<RunnerMode> {
  protected:
   std::unique_ptr<ProcessRunner> MakeRunner(ProcessRunnerOptions options = {}) {
-    options.use_pidfd = GetParam();
+    options.use_pidfd = GetParam().pidfd;
+    if (GetParam().forked && !options.limits.any()) {
+      options.limits.open_files = 1 << 16;
+    }
     absl::StatusOr<std::unique_ptr<ProcessRunner>> runner =
         ProcessRunner::Create(options);
     EXPECT_TRUE(runner.ok()) << runner.status();
@@ -711,10 +722,226 @@ TEST_P(ProcessRunnerTest, ChildStartsWithCleanSignalStateAndFds) {
   EXPECT_EQ(fds.stdout_tail, "clean\n");
 }
 
-INSTANTIATE_TEST_SUITE_P(ExitDetection, ProcessRunnerTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "Pidfd" : "WaitidPolling";
-                         });
+// Task limits. Each spec has a wall-clock timeout far beyond what the limit
+// needs, so that a limit that does not work fails the test instead of
+// hanging it.
+
+bool HavePython() { return access("/usr/bin/python3", X_OK) == 0; }
+
+TEST_P(ProcessRunnerTest, LimitsAreSetInTheChildOnly) {
+  auto runner = MakeRunner({.limits = {.cpu_seconds = 7,
+                                       .memory_bytes = 512 << 20,
+                                       .open_files = 64}});
+  ProcessResult result =
+      Run(*runner, Spec({"sh", "-c", "ulimit -t; ulimit -v; ulimit -n"}));
+  ASSERT_TRUE(result.success()) << result.error << result.stderr_tail;
+  EXPECT_EQ(result.stdout_tail, "7\n524288\n64\n");
+  rlimit own;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &own), 0);
+  EXPECT_NE(own.rlim_cur, 64u);
+}
+
+TEST_P(ProcessRunnerTest, MemoryLimitFailsLargeAllocation) {
+  if (!HavePython()) GTEST_SKIP() << "no /usr/bin/python3";
+  auto runner = MakeRunner({.limits = {.memory_bytes = 256 << 20}});
+  ProcessSpec big = Spec(
+      {"/usr/bin/python3", "-c", "x = bytearray(1024 * 1024 * 1024)"});
+  big.timeout = kWait;
+  ProcessResult result = Run(*runner, std::move(big));
+  EXPECT_TRUE(result.started) << result.error;
+  EXPECT_FALSE(result.success());
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_THAT(result.stderr_tail, HasSubstr("MemoryError"));
+  // A small allocation under the same limit works.
+  ProcessResult small = Run(
+      *runner,
+      Spec({"/usr/bin/python3", "-c", "x = bytearray(16 * 1024 * 1024)"}));
+  EXPECT_TRUE(small.success()) << small.error << small.stderr_tail;
+}
+
+TEST_P(ProcessRunnerTest, CpuLimitEndsBusyLoop) {
+  auto runner = MakeRunner({.limits = {.cpu_seconds = 1}});
+  ProcessSpec spec = Spec({"sh", "-c", "while :; do :; done"});
+  spec.timeout = kWait;
+  ProcessResult result = Run(*runner, std::move(spec));
+  EXPECT_TRUE(result.started) << result.error;
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_TRUE(result.signal == SIGXCPU || result.signal == SIGKILL)
+      << result.signal;
+  EXPECT_EQ(result.error, "CPU time limit exceeded (--task-cpu-seconds 1)");
+}
+
+TEST_P(ProcessRunnerTest, OpenFilesLimitFailsManyOpens) {
+  if (!HavePython()) GTEST_SKIP() << "no /usr/bin/python3";
+  auto runner = MakeRunner({.limits = {.open_files = 32}});
+  ProcessSpec spec =
+      Spec({"/usr/bin/python3", "-c",
+            "fs = [open('/dev/null') for _ in range(100)]"});
+  spec.timeout = kWait;
+  ProcessResult result = Run(*runner, std::move(spec));
+  EXPECT_TRUE(result.started) << result.error;
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.stderr_tail, HasSubstr("Too many open files"));
+}
+
+TEST_P(ProcessRunnerTest, ForkedMissingProgramAndCwdAreNotStarted) {
+  TempDir dir;
+  auto runner = MakeRunner({.limits = {.open_files = 64}});
+  ProcessResult result = Run(*runner, Spec({"vitte-no-such-program", "x"}));
+  EXPECT_FALSE(result.started);
+  EXPECT_EQ(result.error,
+            "cannot start \"vitte-no-such-program\": No such file or "
+            "directory");
+  ProcessSpec spec = Spec({"true"});
+  spec.cwd = dir.path() + "/missing";
+  result = Run(*runner, std::move(spec));
+  EXPECT_FALSE(result.started);
+  EXPECT_EQ(result.error,
+            absl::StrCat("cannot start \"true\": working directory \"",
+                         dir.path(), "/missing\": No such file or directory"));
+  EXPECT_EQ(runner->running(), 0);
+}
+
+TEST_P(ProcessRunnerTest, OutputLimitKillsEndlessWriter) {
+  auto runner =
+      MakeRunner({.output_tail_bytes = 1000, .max_output_bytes = 1 << 20});
+  ProcessSpec spec = Spec({"yes"});
+  spec.timeout = kWait;
+  ProcessResult result = Run(*runner, std::move(spec));
+  EXPECT_TRUE(result.started);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.signal, SIGKILL);
+  EXPECT_GT(result.stdout_bytes, uint64_t{1} << 20);
+  EXPECT_LE(result.stdout_tail.size(), 1100u);
+  EXPECT_EQ(result.error,
+            "output limit exceeded: the task wrote more than 1048576 bytes to "
+            "stdout and stderr, killed (--max-task-output-bytes 1048576)");
+}
+
+// Without a limit, a task writing fast keeps only the bounded tail: the
+// runner's memory does not grow with the output.
+TEST_P(ProcessRunnerTest, LargeOutputKeepsOnlyTheTail) {
+  auto runner = MakeRunner({.output_tail_bytes = 1000});
+  ProcessResult result =
+      Run(*runner, Spec({"head", "-c", "50000000", "/dev/zero"}));
+  ASSERT_TRUE(result.success()) << result.error;
+  EXPECT_EQ(result.stdout_bytes, 50000000u);
+  EXPECT_EQ(result.stdout_tail,
+            absl::StrCat("[... ", 50000000 - 1000, " bytes truncated ...]\n",
+                         std::string(1000, '\0')));
+}
+
+bool IsUnderForTest(const std::string& dir, const std::string& root) {
+  return dir == root || absl::StartsWith(dir, root + "/");
+}
+
+// A root with `allowed` (the root), `allowed/sub`, `outside`, and
+// `allowed/link` -> `outside`.
+struct CwdTree {
+  CwdTree()
+      : allowed(dir.path() + "/allowed"),
+        sub(allowed + "/sub"),
+        outside(dir.path() + "/outside"),
+        link(allowed + "/link") {
+    EXPECT_EQ(mkdir(allowed.c_str(), 0755), 0);
+    EXPECT_EQ(mkdir(sub.c_str(), 0755), 0);
+    EXPECT_EQ(mkdir(outside.c_str(), 0755), 0);
+    EXPECT_EQ(symlink(outside.c_str(), link.c_str()), 0);
+  }
+  TempDir dir;
+  std::string allowed, sub, outside, link;
+};
+
+TEST_P(ProcessRunnerTest, AllowedCwdRunsUnderARoot) {
+  CwdTree tree;
+  auto runner = MakeRunner({.allowed_cwds = {tree.allowed}});
+  for (const std::string& cwd : {tree.allowed, tree.sub,
+                                  tree.sub + "/../sub"}) {
+    ProcessSpec spec = Spec({"pwd", "-P"});
+    spec.cwd = cwd;
+    ProcessResult result = Run(*runner, std::move(spec));
+    EXPECT_TRUE(result.success()) << cwd << ": " << result.error;
+  }
+}
+
+TEST_P(ProcessRunnerTest, CwdOutsideRootsIsRefusedBeforeStarting) {
+  CwdTree tree;
+  TempDir other;
+  auto runner = MakeRunner({.allowed_cwds = {tree.allowed, other.path()}});
+  for (const std::string& cwd :
+       {tree.outside, tree.link, tree.sub + "/../../outside",
+        tree.allowed + "x"}) {
+    if (cwd == tree.allowed + "x") mkdir(cwd.c_str(), 0755);
+    ProcessSpec spec = Spec({"sh", "-c", "touch marker"});
+    spec.cwd = cwd;
+    ProcessResult result = Run(*runner, std::move(spec));
+    EXPECT_FALSE(result.started) << cwd;
+    EXPECT_THAT(result.error, HasSubstr(absl::StrCat("working directory \"",
+                                                     cwd, "\"")));
+    EXPECT_THAT(result.error,
+                HasSubstr(absl::StrCat("is not under an allowed directory "
+                                       "(--allowed-cwd): ",
+                                       tree.allowed, ", ", other.path())));
+    EXPECT_NE(access((cwd + "/marker").c_str(), F_OK), 0) << cwd;
+  }
+  EXPECT_NE(access((tree.outside + "/marker").c_str(), F_OK), 0);
+  EXPECT_EQ(runner->running(), 0);
+}
+
+TEST_P(ProcessRunnerTest, EmptyCwdIsCheckedAsTheRunnersOwn) {
+  CwdTree tree;
+  auto runner = MakeRunner({.allowed_cwds = {tree.allowed}});
+  char* own = getcwd(nullptr, 0);
+  ASSERT_NE(own, nullptr);
+  std::string own_cwd(own);
+  free(own);
+  if (IsUnderForTest(own_cwd, tree.allowed)) GTEST_SKIP();
+  ProcessResult result = Run(*runner, Spec({"true"}));
+  EXPECT_FALSE(result.started);
+  EXPECT_THAT(result.error, HasSubstr("working directory \".\""));
+}
+
+TEST_P(ProcessRunnerTest, RunAsUserCannotWriteWhereOnlyRootCan) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  absl::StatusOr<RunAsUser> nobody = LookUpRunAsUser("nobody");
+  if (!nobody.ok()) GTEST_SKIP() << nobody.status();
+  TempDir dir;
+  const std::string private_dir = dir.path() + "/private";
+  ASSERT_EQ(mkdir(private_dir.c_str(), 0700), 0);
+  auto runner = MakeRunner({.run_as = *nobody});
+  ProcessSpec spec =
+      Spec({"sh", "-c",
+            absl::StrCat("id -u; id -g; touch '", private_dir, "/x'")});
+  spec.cwd = "/";
+  ProcessResult result = Run(*runner, std::move(spec));
+  EXPECT_TRUE(result.started) << result.error;
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(result.stdout_tail,
+            absl::StrCat(nobody->uid, "\n", nobody->gid, "\n"));
+  EXPECT_THAT(result.stderr_tail, HasSubstr("Permission denied"));
+  EXPECT_NE(access((private_dir + "/x").c_str(), F_OK), 0);
+  // Root, for comparison, can.
+  auto as_root = MakeRunner();
+  EXPECT_TRUE(
+      Run(*as_root, Spec({"touch", private_dir + "/x"})).success());
+}
+
+TEST(ProcessRunnerCreateTest, MissingAllowedCwdIsRejected) {
+  absl::StatusOr<std::unique_ptr<ProcessRunner>> runner =
+      ProcessRunner::Create({.allowed_cwds = {"/no/such/vitte/dir"}});
+  ASSERT_FALSE(runner.ok());
+  EXPECT_EQ(runner.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(runner.status().message(), HasSubstr("/no/such/vitte/dir"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ExitDetection, ProcessRunnerTest,
+    ::testing::Values(RunnerMode{true, false}, RunnerMode{false, false},
+                      RunnerMode{true, true}, RunnerMode{false, true}),
+    [](const ::testing::TestParamInfo<RunnerMode>& info) {
+      return absl::StrCat(info.param.pidfd ? "Pidfd" : "WaitidPolling",
+                          info.param.forked ? "Forked" : "Spawned");
+    });
 
 }  // namespace
 }  // namespace vitte::task
