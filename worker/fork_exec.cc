@@ -22,7 +22,6 @@
 #include "absl/strings/string_view.h"
 
 namespace vitte::task {
-namespace {
 
 std::string ErrnoText(int err) {
   char buf[256];
@@ -34,6 +33,8 @@ absl::Status ErrnoStatus(int err, absl::string_view context) {
   return absl::Status(absl::ErrnoToStatusCode(err),
                       absl::StrCat(context, ": ", ErrnoText(err)));
 }
+
+namespace {
 
 // Closes its descriptor on destruction.
 class ScopedFd {

@@ -9,9 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace vitte::task {
+
+// strerror_r's text for `err`.
+std::string ErrnoText(int err);
+// A status with the code for `err` and "context: <its text>".
+absl::Status ErrnoStatus(int err, absl::string_view context);
 
 // Resource limits applied to every task, in the child between fork and exec
 // (setrlimit). 0 = leave the worker's own limit unchanged. A limit is never

@@ -56,17 +56,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 // keep writing into an inherited pipe and hold the supervisor forever.
 constexpr int kMaxDrainReads = 64;
 
-std::string ErrnoText(int err) {
-  char buf[256];
-  // GNU strerror_r: returns the message, which may or may not be in `buf`.
-  return strerror_r(err, buf, sizeof(buf));
-}
-
-absl::Status ErrnoStatus(int err, absl::string_view context) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(context, ": ", ErrnoText(err)));
-}
-
 SteadyTime DeadlineAfter(SteadyTime now, absl::Duration d) {
   if (d <= absl::ZeroDuration()) return now;
   // Infinite durations, and any too long to add to a time_point, never expire.
