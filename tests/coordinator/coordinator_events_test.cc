@@ -18,17 +18,14 @@ using ::testing::IsEmpty;
 using testing_util::CoordinatorTest;
 using testing_util::Describe;
 using testing_util::ExpectInSequence;
+using testing_util::ChainGraph;
 using testing_util::FakeWatcher;
+using testing_util::IndependentTasks;
 using testing_util::MakeGraph;
 using testing_util::MakeTask;
 using testing_util::Succeeded;
 using testing_util::Worker;
 
-std::vector<TaskSpec> IndependentTasks(int n) {
-  std::vector<TaskSpec> tasks;
-  for (int i = 0; i < n; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
-  return tasks;
-}
 
 // The state each task reached in `events`, in task order ("a:succeeded").
 std::vector<std::string> FinalStates(const std::vector<TaskEvent>& events) {
@@ -43,14 +40,10 @@ std::vector<std::string> FinalStates(const std::vector<TaskEvent>& events) {
 
 uint64_t LastCursor(const FakeWatcher& w) { return w.batch_info().back().cursor; }
 
-GraphSpec Chain() {
-  return MakeGraph("chain",
-                   {MakeTask("a"), MakeTask("b", {"a"}), MakeTask("c", {"b"})});
-}
 
 TEST_F(CoordinatorTest, ResumeFromACursorGetsExactlyTheMissedChanges) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   auto whole = std::make_shared<FakeWatcher>();  // never disconnects
   ASSERT_OK(coord_->Watch(id, whole));
   auto first = std::make_shared<FakeWatcher>();
@@ -84,7 +77,7 @@ TEST_F(CoordinatorTest, ResumeFromACursorGetsExactlyTheMissedChanges) {
 
 TEST_F(CoordinatorTest, ResumeAfterARestartIsCompactedFromTheStore) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   auto first = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, first));
   std::vector<Assignment> got = w.conn->Take();
@@ -206,7 +199,7 @@ TEST_F(CoordinatorTest, FollowingEveryGraphSeesNewGraphsAndGoesOn) {
 }
 
 TEST_F(CoordinatorTest, ResumingAfterASequenceNeverReachedIsRefused) {
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   auto watcher = std::make_shared<FakeWatcher>();
   EXPECT_CODE(coord_->Follow(id, 1'000'000, watcher),
               absl::StatusCode::kInvalidArgument);
@@ -229,7 +222,7 @@ TEST_F(CoordinatorTest, SequenceNumbersGoOnAfterARestart) {
 
 TEST_F(CoordinatorTest, ResumingAfterTheEndEndsWithoutRepeatingIt) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   auto whole = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Watch(id, whole));
   RunAll(w);

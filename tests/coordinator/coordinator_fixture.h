@@ -183,6 +183,19 @@ inline std::vector<std::string> Describe(const std::vector<TaskEvent>& events) {
   return out;
 }
 
+// `n` independent tasks t0, t1, ...
+inline std::vector<TaskSpec> IndependentTasks(int n) {
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < n; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
+  return tasks;
+}
+
+// "chain": a, then b after a, then c after b.
+inline GraphSpec ChainGraph() {
+  return MakeGraph("chain",
+                   {MakeTask("a"), MakeTask("b", {"a"}), MakeTask("c", {"b"})});
+}
+
 // `n` tasks t0, t1, ... where every fourth waits for the one before it, so
 // that results make new tasks ready while other results arrive too.
 inline std::vector<TaskSpec> MostlyIndependentTasks(int n) {

@@ -28,6 +28,7 @@ using testing_util::FakeConnection;
 using testing_util::FakeWatcher;
 using testing_util::MakeGraph;
 using testing_util::MakeTask;
+using testing_util::IndependentTasks;
 using testing_util::MostlyIndependentTasks;
 using testing_util::Succeeded;
 using testing_util::TaskIds;
@@ -69,12 +70,6 @@ class GroupCommitTest : public CoordinatorTest {
     CoordinatorOptions options = options_;
     options.max_commit_delay = absl::Minutes(1);
     StartWith(options);
-  }
-
-  static std::vector<TaskSpec> IndependentTasks(int n) {
-    std::vector<TaskSpec> tasks;
-    for (int i = 0; i < n; ++i) tasks.push_back(MakeTask(absl::StrCat("t", i)));
-    return tasks;
   }
 
   Worker ConnectChecked(const std::string& name, int32_t slots,

@@ -17,6 +17,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing_util::ChainGraph;
 using testing_util::CoordinatorTest;
 using testing_util::Describe;
 using testing_util::FakeWatcher;
@@ -29,10 +30,6 @@ using testing_util::Worker;
 // fails the test's timing checks instead of hanging it.
 constexpr absl::Duration kLongWait = absl::Seconds(20);
 
-GraphSpec Chain() {
-  return MakeGraph("chain",
-                   {MakeTask("a"), MakeTask("b", {"a"}), MakeTask("c", {"b"})});
-}
 
 class EventLongPollTest : public CoordinatorTest {
  protected:
@@ -54,7 +51,7 @@ class EventLongPollTest : public CoordinatorTest {
 };
 
 TEST_F(EventLongPollTest, FromZeroAGraphIsACompactedSnapshotAtOnce) {
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   EventLongPoll poll(*coord_);
   const absl::Time start = absl::Now();
   ASSERT_OK_AND_ASSIGN(EventBatch batch, poll.Poll(id, 0, kLongWait));
@@ -69,7 +66,7 @@ TEST_F(EventLongPollTest, FromZeroAGraphIsACompactedSnapshotAtOnce) {
 
 TEST_F(EventLongPollTest, WaitsForTheNextChange) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   EventLongPoll poll(*coord_);
   ASSERT_OK_AND_ASSIGN(EventBatch first, poll.Poll(id, 0, kLongWait));
 
@@ -93,7 +90,7 @@ TEST_F(EventLongPollTest, WaitsForTheNextChange) {
 }
 
 TEST_F(EventLongPollTest, AnswersWithoutEventsOnceTheWaitPassed) {
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   EventLongPoll poll(*coord_);
   ASSERT_OK_AND_ASSIGN(EventBatch first, poll.Poll(id, 0, kLongWait));
   ASSERT_OK_AND_ASSIGN(EventBatch idle,
@@ -106,7 +103,7 @@ TEST_F(EventLongPollTest, AnswersWithoutEventsOnceTheWaitPassed) {
 
 TEST_F(EventLongPollTest, PollsChainedByCursorMissNothing) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   auto whole = std::make_shared<FakeWatcher>();
   ASSERT_OK(coord_->Follow(id, 0, whole));
   EventLongPoll poll(*coord_);
@@ -130,7 +127,7 @@ TEST_F(EventLongPollTest, PollsChainedByCursorMissNothing) {
 
 TEST_F(EventLongPollTest, AFinishedGraphAnswersAtOnceWithItsEnd) {
   Worker w = Connect("w1", 1);
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   while (RunOne(w)) {
   }
   EventLongPoll poll(*coord_);
@@ -147,7 +144,7 @@ TEST_F(EventLongPollTest, AFinishedGraphAnswersAtOnceWithItsEnd) {
 }
 
 TEST_F(EventLongPollTest, PastTheLimitOfWaitingPollsAnswersAtOnce) {
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   EventLongPoll poll(*coord_, /*max_waiting=*/1);
   ASSERT_OK_AND_ASSIGN(EventBatch first, poll.Poll(id, 0, kLongWait));
   absl::StatusOr<EventBatch> held;
@@ -179,7 +176,7 @@ TEST_F(EventLongPollTest, EveryGraphFromZeroWaitsForTheNextSubmit) {
   absl::StatusOr<EventBatch> next;
   std::thread poller([&] { next = poll.Poll(0, now.cursor, kLongWait); });
   ASSERT_NO_FATAL_FAILURE(AwaitWaiting(poll, 1));
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   poller.join();
   ASSERT_OK(next.status());
   ASSERT_FALSE(next->events.empty());
@@ -187,7 +184,7 @@ TEST_F(EventLongPollTest, EveryGraphFromZeroWaitsForTheNextSubmit) {
 }
 
 TEST_F(EventLongPollTest, ErrorsAreFollows) {
-  GraphId id = Submit(Chain());
+  GraphId id = Submit(ChainGraph());
   EventLongPoll poll(*coord_);
   EXPECT_EQ(poll.Poll(id + 7, 0, kLongWait).status().code(),
             absl::StatusCode::kNotFound);
