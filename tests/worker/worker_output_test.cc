@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/fake_runner.h"
 #include "worker/process_runner.h"
 #include "worker/worker.h"
 
@@ -23,61 +24,6 @@ using ::testing::SizeIs;
 
 // Upper bound on every wait; a healthy run takes milliseconds.
 constexpr absl::Duration kWait = absl::Seconds(30);
-
-// Keeps the output callback of each run, and its `done`, for the test to
-// call. Thread-safe enough for one test thread.
-class HoldingRunner : public CommandRunner {
- public:
-  void Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) override {
-    absl::MutexLock lock(&mu_);
-    output_[run_id] = std::move(spec.on_output);
-    done_[run_id] = std::move(done);
-  }
-  void Cancel(uint64_t run_id) override {
-    DoneCallback done;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = done_.find(run_id);
-      if (it == done_.end()) return;
-      done = std::move(it->second);
-      done_.erase(it);
-    }
-    ProcessResult r;
-    r.started = true;
-    r.cancelled = true;
-    std::move(done)(r);
-  }
-  int running() const override {
-    absl::MutexLock lock(&mu_);
-    return static_cast<int>(done_.size());
-  }
-  void Write(uint64_t id, OutputStream stream, const std::string& data) {
-    std::function<void(OutputStream, absl::string_view)> out;
-    {
-      absl::MutexLock lock(&mu_);
-      out = output_.at(id);
-    }
-    out(stream, data);
-  }
-  void Finish(uint64_t id) {
-    DoneCallback done;
-    {
-      absl::MutexLock lock(&mu_);
-      done = std::move(done_.at(id));
-      done_.erase(id);
-    }
-    ProcessResult r;
-    r.started = true;
-    r.exit_code = 0;
-    std::move(done)(r);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::map<uint64_t, std::function<void(OutputStream, absl::string_view)>>
-      output_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, DoneCallback> done_ ABSL_GUARDED_BY(mu_);
-};
 
 WorkAssignment Work(uint64_t id, std::vector<std::string> argv = {"true"}) {
   WorkAssignment a;
@@ -99,7 +45,7 @@ std::string Join(const std::vector<WorkOutput>& output, uint64_t attempt,
 }
 
 TEST(WorkerOutputTest, KeepsOutputUpToTheLimitButCountsOffsets) {
-  HoldingRunner runner;
+  FakeRunner runner;
   Worker worker(runner, 2);
   worker.set_output_limit(10);
   worker.Assign({Work(1), Work(2)});
@@ -115,7 +61,7 @@ TEST(WorkerOutputTest, KeepsOutputUpToTheLimitButCountsOffsets) {
 }
 
 TEST(WorkerOutputTest, NoLimitNoOutput) {
-  HoldingRunner runner;
+  FakeRunner runner;
   Worker worker(runner, 1);  // not told a limit: an older coordinator
   worker.Assign({Work(1)});
   runner.Write(1, OutputStream::kStdout, "hello");
@@ -124,7 +70,7 @@ TEST(WorkerOutputTest, NoLimitNoOutput) {
 }
 
 TEST(WorkerOutputTest, OutputIsDueAtTheFlushSize) {
-  HoldingRunner runner;
+  FakeRunner runner;
   Worker worker(runner, 1, {.flush_bytes = 8, .flush_delay = absl::Hours(1)});
   worker.set_output_limit(1 << 20);
   worker.Assign({Work(1)});
@@ -140,7 +86,7 @@ TEST(WorkerOutputTest, OutputIsDueAtTheFlushSize) {
 }
 
 TEST(WorkerOutputTest, ResultWaitsForItsAttemptsOutput) {
-  HoldingRunner runner;
+  FakeRunner runner;
   Worker worker(runner, 1);
   worker.set_output_limit(1 << 20);
   worker.Assign({Work(1)});
@@ -162,7 +108,7 @@ TEST(WorkerOutputTest, ResultWaitsForItsAttemptsOutput) {
 }
 
 TEST(WorkerOutputTest, CancelledAttemptsOutputIsDropped) {
-  HoldingRunner runner;
+  FakeRunner runner;
   Worker worker(runner, 1);
   worker.set_output_limit(1 << 20);
   worker.Assign({Work(1)});

@@ -9,6 +9,7 @@
 #include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/fake_runner.h"
 
 namespace vitte::task {
 namespace {
@@ -16,71 +17,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
-
-// Holds every started run until the test finishes it. Calls `done` on the
-// test's thread, which is allowed: the Worker must not hold its lock.
-class FakeRunner : public CommandRunner {
- public:
-  void Start(uint64_t run_id, ProcessSpec spec, DoneCallback done) override {
-    absl::MutexLock lock(&mu_);
-    started_.push_back(run_id);
-    specs_[run_id] = std::move(spec);
-    done_[run_id] = std::move(done);
-  }
-  void Cancel(uint64_t run_id) override {
-    DoneCallback done;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_.push_back(run_id);
-      auto it = done_.find(run_id);
-      if (it == done_.end()) return;
-      done = std::move(it->second);
-      done_.erase(it);
-    }
-    ProcessResult r;
-    r.started = true;
-    r.cancelled = true;
-    std::move(done)(r);
-  }
-  int running() const override {
-    absl::MutexLock lock(&mu_);
-    return static_cast<int>(done_.size());
-  }
-
-  // Ends run `id` with `exit_code`.
-  void Finish(uint64_t id, int exit_code) {
-    DoneCallback done;
-    {
-      absl::MutexLock lock(&mu_);
-      done = std::move(done_.at(id));
-      done_.erase(id);
-    }
-    ProcessResult r;
-    r.started = true;
-    r.exit_code = exit_code;
-    r.stdout_tail = "out";
-    std::move(done)(r);
-  }
-  std::vector<uint64_t> started() const {
-    absl::MutexLock lock(&mu_);
-    return started_;
-  }
-  std::vector<uint64_t> cancelled() const {
-    absl::MutexLock lock(&mu_);
-    return cancelled_;
-  }
-  ProcessSpec spec(uint64_t id) const {
-    absl::MutexLock lock(&mu_);
-    return specs_.at(id);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<uint64_t> started_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, ProcessSpec> specs_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, DoneCallback> done_ ABSL_GUARDED_BY(mu_);
-};
 
 WorkAssignment Work(uint64_t id) {
   WorkAssignment a;
