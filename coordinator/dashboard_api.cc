@@ -158,11 +158,12 @@ absl::StatusOr<v1::EventBatch> DashboardApi::Events(const std::string& graph_id,
 absl::StatusOr<v1::GetLogsResponse> DashboardApi::GetLogs(
     const std::string& graph_id, const std::string& task_id, int32_t attempt,
     const std::string& cursor) {
-  LogsQuery query;
-  ASSIGN_OR_RETURN(query.graph_id, ParseGraphId(graph_id));
-  query.task_id = task_id;
-  query.attempt = attempt;
-  query.cursor = cursor;
+  v1::GetLogsRequest request;  // the same request as gRPC's GetLogs
+  request.set_graph_id(graph_id);
+  request.set_task_id(task_id);
+  request.set_attempt(attempt);
+  request.set_cursor(cursor);
+  ASSIGN_OR_RETURN(LogsQuery query, FromProto(request));
   ASSIGN_OR_RETURN(LogsView view, coordinator_.GetLogs(query));
   v1::GetLogsResponse out;
   ToProto(view, out);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace vitte::task {
 namespace {
@@ -231,5 +232,16 @@ absl::StatusOr<GraphId> ParseGraphId(const std::string& id) {
 }
 
 std::string FormatGraphId(GraphId id) { return absl::StrCat(id); }
+
+absl::StatusOr<LogsQuery> FromProto(const v1::GetLogsRequest& in) {
+  LogsQuery query;
+  ASSIGN_OR_RETURN(query.graph_id, ParseGraphId(in.graph_id()));
+  query.task_id = in.task_id();
+  query.attempt = in.attempt();
+  query.read_stdout = in.streams() != v1::LOG_STREAMS_STDERR;
+  query.read_stderr = in.streams() != v1::LOG_STREAMS_STDOUT;
+  query.cursor = in.cursor();
+  return query;
+}
 
 }  // namespace vitte::task

@@ -29,6 +29,8 @@ void ToProto(const TaskEvent& in, v1::GraphEvent& out);
 void ToProto(const Assignment& in, v1::Assignment& out);
 void ToProto(const WorkerView& in, v1::WorkerInfo& out);
 void ToProto(const LogsView& in, v1::GetLogsResponse& out);
+// INVALID_ARGUMENT for a malformed graph id.
+absl::StatusOr<LogsQuery> FromProto(const v1::GetLogsRequest& in);
 
 // Graph ids are decimal on the wire. NOT_FOUND for anything else, so a typo
 // reads like an unknown graph.

@@ -143,13 +143,7 @@ absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
 
 absl::Status TaskServiceImpl::Logs(const v1::GetLogsRequest& request,
                                    v1::GetLogsResponse& response) {
-  LogsQuery query;
-  ASSIGN_OR_RETURN(query.graph_id, ParseGraphId(request.graph_id()));
-  query.task_id = request.task_id();
-  query.attempt = request.attempt();
-  query.read_stdout = request.streams() != v1::LOG_STREAMS_STDERR;
-  query.read_stderr = request.streams() != v1::LOG_STREAMS_STDOUT;
-  query.cursor = request.cursor();
+  ASSIGN_OR_RETURN(LogsQuery query, FromProto(request));
   ASSIGN_OR_RETURN(LogsView view, coordinator_.GetLogs(query));
   ToProto(view, response);
   return absl::OkStatus();
