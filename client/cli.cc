@@ -82,11 +82,6 @@ struct Options {
   std::string stream = "both";
 };
 
-int Fail(const absl::Status& status) {
-  std::cerr << "vitte-task: " << status.message() << "\n";
-  return 1;
-}
-
 int Usage(absl::string_view message) {
   std::cerr << "vitte-task: " << message << "\n(see vitte-task --help)\n";
   return 2;

@@ -16,11 +16,6 @@
 namespace vitte::task {
 namespace {
 
-int Fail(std::ostream& err, const absl::Status& status) {
-  err << "vitte-task: " << status.message() << "\n";
-  return 1;
-}
-
 int TerminalWidth(int fd) {
   winsize size{};
   if (ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col >= 20) {
@@ -123,7 +118,7 @@ int FollowGraph(Client& client, const std::string& graph_id, uint64_t after,
       return true;
     });
   }
-  if (!state.ok()) return Fail(std::cerr, state.status());
+  if (!state.ok()) return Fail(state.status());
   if (graph_id.empty()) return 0;
   if (style == FollowStyle::kJson) {
     return *state == v1::GRAPH_STATE_SUCCEEDED ? 0 : 1;
@@ -131,13 +126,13 @@ int FollowGraph(Client& client, const std::string& graph_id, uint64_t after,
   // The summary only: the whole graph may be a million tasks. The tasks
   // are read only to tell what failed.
   absl::StatusOr<v1::GraphSummary> summary = client.GetGraphSummary(graph_id);
-  if (!summary.ok()) return Fail(std::cerr, summary.status());
+  if (!summary.ok()) return Fail(summary.status());
   const v1::TaskCounts& c = summary->counts();
   out << "graph " << graph_id << " " << StateName(*state) << ": "
       << c.succeeded() << "/" << c.total() << " tasks succeeded\n";
   if (*state == v1::GRAPH_STATE_SUCCEEDED) return 0;
   absl::StatusOr<v1::Graph> graph = client.GetGraph(graph_id);
-  if (!graph.ok()) return Fail(std::cerr, graph.status());
+  if (!graph.ok()) return Fail(graph.status());
   PrintFailures(out, *graph);
   return 1;
 }

@@ -1,5 +1,7 @@
 #include "client/cli_output.h"
 
+#include <iostream>
+
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
@@ -110,6 +112,11 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 std::string ToJsonLine(const google::protobuf::Message& message) {
   return JsonOf(message, /*whitespace=*/false) + "\n";
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "vitte-task: " << status.message() << "\n";
+  return 1;
 }
 
 void PrintTable(std::ostream& out,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "google/protobuf/message.h"
 #include "vitte/task/v1/task.pb.h"
 
@@ -22,6 +23,10 @@ std::string StateName(v1::AttemptState state);
 std::string ToJson(const google::protobuf::Message& message);
 // The same on one line, ending with a newline (for NDJSON streams).
 std::string ToJsonLine(const google::protobuf::Message& message);
+
+// Prints "vitte-task: <message>" on stderr; returns 1, the exit code of a
+// command that failed.
+int Fail(const absl::Status& status);
 
 // Rows of cells printed with columns padded to their widest cell.
 void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
