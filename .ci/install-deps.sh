@@ -9,6 +9,8 @@ packages=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
+  # SHA-256 of the daemon's tokens (libcrypto)
+  libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
   # the TLS tests make their certificates with the openssl command

@@ -20,6 +20,7 @@
 #include "client/cli_output.h"
 #include "client/graph_export.h"
 #include "client/client.h"
+#include "common/bearer_token.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "coordinator/server.h"
@@ -60,12 +61,16 @@ constexpr char kUsage[] =
     "--tls-cert and\n"
     "--tls-key ($VITTE_TLS_CERT, $VITTE_TLS_KEY) are this side's, for a "
     "coordinator that\n"
-    "wants client certificates; --tls-server-name ($VITTE_TLS_SERVER_NAME).";
+    "wants client certificates; --tls-server-name ($VITTE_TLS_SERVER_NAME).\n"
+    "Tokens: --token-file FILE (else $VITTE_TOKEN_FILE, else the token in "
+    "$VITTE_TOKEN),\n"
+    "for a coordinator run with --auth tokens.";
 
 // Everything the flags can say; each command reads what concerns it.
 struct Options {
   std::string coordinator;
   ClientTlsOptions tls;
+  std::string token_file;
   bool wait = false;
   std::string request_id;
   std::string output = "text";
@@ -81,6 +86,15 @@ struct Options {
   bool follow = false;
   std::string stream = "both";
 };
+
+// A client of --coordinator with the TLS and token options. Fails for TLS
+// flags that do not go together, or files that cannot be used.
+absl::StatusOr<std::unique_ptr<Client>> ConnectClient(const Options& o) {
+  absl::StatusOr<std::string> token =
+      LoadClientToken(o.token_file, /*use_env=*/true);
+  if (!token.ok()) return token.status();
+  return Client::Connect(o.coordinator, o.tls, *token);
+}
 
 int Usage(absl::string_view message) {
   std::cerr << "vitte-task: " << message << "\n(see vitte-task --help)\n";
@@ -119,7 +133,7 @@ int Status(Client& client, const std::vector<std::string>& args,
 }
 
 // A submitted graph (with its states) or a DAG file (without), drawn.
-int Graph(const std::string& coordinator, const std::vector<std::string>& args,
+int Graph(const std::vector<std::string>& args,
           const Options& o) {
   if (args.size() != 1) return Usage("graph takes one graph id or DAG file");
   absl::StatusOr<GraphFormat> format = ParseGraphFormat(o.format);
@@ -131,8 +145,7 @@ int Graph(const std::string& coordinator, const std::vector<std::string>& args,
     if (!spec.ok()) return Fail(spec.status());
     graph = GraphOfSpec(*spec);
   } else {
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(coordinator, o.tls);
+    absl::StatusOr<std::unique_ptr<Client>> client = ConnectClient(o);
     if (!client.ok()) return Fail(client.status());
     absl::StatusOr<v1::Graph> got = (*client)->GetGraph(args[0], false);
     if (!got.ok()) return Fail(got.status());
@@ -403,6 +416,7 @@ int RunCli(int argc, char** argv) {
   FlagParser flags(kUsage);
   flags.AddString("coordinator", &o.coordinator, "coordinator host:port");
   AddClientTlsFlags(flags, o.tls, /*env_defaults=*/true);
+  AddTokenFileFlag(flags, o.token_file, /*env_defaults=*/true);
   flags.AddBool("wait", &o.wait,
                 "submit, retry: follow the graph to its end; exit 0 only if "
                 "every task succeeded");
@@ -454,10 +468,9 @@ int RunCli(int argc, char** argv) {
   const std::string command = args->front();
   std::vector<std::string> rest(args->begin() + 1, args->end());
   if (command == "run") return Run(rest, o);
-  if (command == "graph") return Graph(o.coordinator, rest, o);
+  if (command == "graph") return Graph(rest, o);
 
-  absl::StatusOr<std::unique_ptr<Client>> connected =
-      Client::Connect(o.coordinator, o.tls);
+  absl::StatusOr<std::unique_ptr<Client>> connected = ConnectClient(o);
   // TLS flags that do not go together, or files that cannot be used.
   if (!connected.ok()) return Fail(connected.status());
   std::unique_ptr<Client> client = *std::move(connected);

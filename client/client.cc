@@ -60,12 +60,13 @@ std::unique_ptr<Client> Client::Connect(const std::string& target) {
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
-    const std::string& target, const ClientTlsOptions& tls) {
+    const std::string& target, const ClientTlsOptions& tls,
+    const std::string& token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetMaxSendMessageSize(256 << 20);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                   MakeChannel(target, tls, std::move(args)));
+                   MakeChannel(target, tls, std::move(args), token));
   auto client = std::make_unique<Client>(std::move(channel), target);
   client->tls_ = tls;
   return client;

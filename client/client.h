@@ -31,8 +31,11 @@ class Client {
   // common/tls.h) when the TLS files cannot be used; a certificate that
   // does not verify fails the first call instead, with UNAVAILABLE
   // saying that the TLS handshake failed.
+  // With a `token`, every call presents it (a daemon run with --auth
+  // tokens requires one; see common/bearer_token.h).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
-      const std::string& target, const ClientTlsOptions& tls);
+      const std::string& target, const ClientTlsOptions& tls,
+      const std::string& token = "");
   explicit Client(std::shared_ptr<grpc::Channel> channel,
                   std::string target = "");
   ~Client();

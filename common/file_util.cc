@@ -1,11 +1,28 @@
 #include "common/file_util.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
 namespace vitte::task {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    std::string message =
+        absl::StrCat("cannot read \"", path, "\": ", std::strerror(err));
+    return err == ENOENT ? absl::NotFoundError(message)
+                         : absl::UnavailableError(message);
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
 
 absl::Status WriteFileAtomically(const std::string& path,
                                  const std::string& content) {

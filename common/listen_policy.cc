@@ -53,17 +53,19 @@ absl::StatusOr<ListenVerdict> CheckListenAddress(
   if (address.empty()) return ListenVerdict::kLoopback;
   std::string host = ListenHost(address);
   if (host == "unix:" || IsLoopbackHost(host)) return ListenVerdict::kLoopback;
-  if (protection.tls) return ListenVerdict::kProtected;
+  if (protection.tls && protection.authenticated) {
+    return ListenVerdict::kProtected;
+  }
   if (protection.insecure) return ListenVerdict::kInsecure;
   // Whoever reaches an unprotected gRPC port can have the workers run any
   // command, and the HTTP one shows every task's command and output: say
   // so, and name the ways out.
   return absl::FailedPreconditionError(absl::StrCat(
-      flag, " ", address,
-      " is not a loopback address and would be served without TLS: anyone "
-      "who can reach it could see or run tasks. Listen on "
-      "127.0.0.1, serve TLS (--tls-cert and --tls-key; the HTTP listener "
-      "has no TLS yet), or give --insecure to serve in plain text anyway"));
+      flag, " ", address, " is not a loopback address and would be served ",
+      !protection.tls ? "without TLS" : "without tokens",
+      ": anyone who can reach it could see or run tasks. Listen on "
+      "127.0.0.1, serve TLS (--tls-cert and --tls-key) and require tokens "
+      "(--auth tokens), or give --insecure to serve it anyway"));
 }
 
 }  // namespace vitte::task

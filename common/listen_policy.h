@@ -1,6 +1,5 @@
 // Whether a daemon may listen on an address, given how the port is
-// protected. The one place that rule lives: when tokens come, they are one
-// more field of ListenProtection and one more line in CheckListenAddress.
+// protected. The one place that rule lives.
 #ifndef VITTE_COMMON_LISTEN_POLICY_H_
 #define VITTE_COMMON_LISTEN_POLICY_H_
 
@@ -15,8 +14,11 @@ namespace vitte::task {
 struct ListenProtection {
   // The port speaks TLS (for the HTTP listener: never, for now).
   bool tls = false;
-  // The operator said --insecure: serve in plain text on any address.
+  // The operator said --insecure: serve unprotected on any address.
   bool insecure = false;
+  // Every caller must present a token (--auth tokens). Off loopback, a port
+  // needs both: TLS alone lets anyone in, and tokens alone travel in clear.
+  bool authenticated = false;
 };
 
 enum class ListenVerdict {
@@ -38,7 +40,7 @@ std::string ListenHost(absl::string_view address);
 
 // Decides whether `address` (given to `flag`, e.g. "--listen") may be
 // listened on. A loopback address (or a unix socket, which file permissions
-// guard) always may; any other needs TLS, or --insecure. FAILED_PRECONDITION
+// guard) always may; any other needs TLS and tokens, or --insecure. FAILED_PRECONDITION
 // names the flag, the address and the way out otherwise. An empty address
 // (no listener) is kLoopback.
 absl::StatusOr<ListenVerdict> CheckListenAddress(

@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 #include <errno.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include <cstring>
@@ -14,6 +16,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/bearer_token.h"
+#include "common/file_util.h"
 #include "common/flags.h"
 
 namespace vitte::task {
@@ -25,15 +29,12 @@ namespace {
 absl::StatusOr<std::string> ReadPem(const std::string& flag,
                                     const std::string& path,
                                     const std::string& kind) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::string why = std::strerror(errno);
-    return absl::NotFoundError(
-        absl::StrCat(flag, ": cannot read \"", path, "\": ", why));
+  absl::StatusOr<std::string> content = ReadFile(path);
+  if (!content.ok()) {
+    return absl::Status(content.status().code(),
+                        absl::StrCat(flag, ": ", content.status().message()));
   }
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string pem = content.str();
+  const std::string& pem = *content;
   size_t begin = pem.find("-----BEGIN ");
   size_t line_end = pem.find("-----", begin == std::string::npos ? 0 : begin + 11);
   if (begin == std::string::npos || line_end == std::string::npos ||
@@ -83,9 +84,26 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(options);
 }
 
+namespace {
+
+std::shared_ptr<grpc::Channel> CreateChannel(
+    const std::string& target,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const grpc::ChannelArguments& args, const std::string& token) {
+  if (token.empty()) return grpc::CreateCustomChannel(target, credentials, args);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(BearerTokenInterceptor(token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, credentials, args, std::move(interceptors));
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const ClientTlsOptions& tls,
-    grpc::ChannelArguments args) {
+    grpc::ChannelArguments args, const std::string& token) {
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     return absl::InvalidArgumentError(
         "--tls-cert and --tls-key go together: give both or neither");
@@ -96,8 +114,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
           "--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA "
           "that signed the coordinator's certificate)");
     }
-    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                     args);
+    return CreateChannel(target, grpc::InsecureChannelCredentials(), args,
+                         token);
   }
   grpc::SslCredentialsOptions options;
   auto ca = ReadPem("--tls-ca", tls.ca_file, "CERTIFICATE");
@@ -114,7 +132,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   if (!tls.server_name.empty()) {
     args.SetSslTargetNameOverride(tls.server_name);
   }
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options), args);
+  return CreateChannel(target, grpc::SslCredentials(options), args, token);
 }
 
 absl::Status ExplainTlsFailure(absl::Status status,

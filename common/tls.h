@@ -64,10 +64,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 // A channel to `target` with `args`, speaking TLS when tls.enabled(). Errors
 // as for MakeServerCredentials. The channel connects lazily: a certificate
 // that does not verify shows up as UNAVAILABLE on the first call (see
-// ExplainTlsFailure).
+// ExplainTlsFailure). With a `token`, every call carries it (see
+// common/bearer_token.h).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const ClientTlsOptions& tls,
-    grpc::ChannelArguments args);
+    grpc::ChannelArguments args, const std::string& token = "");
 
 // `status` (of a call on a channel made with `tls`) with a hint added when
 // it is gRPC's report of a failed TLS handshake, whose own words do not say

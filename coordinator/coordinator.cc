@@ -138,7 +138,8 @@ absl::Status Coordinator::Recover() {
 }
 
 absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
-                                                 std::string request_id) {
+                                                 std::string request_id,
+                                                 std::string owner) {
   // Validation, the costly part for a big graph, runs without the lock.
   ASSIGN_OR_RETURN(Dag validated, ValidateGraphSpec(spec, options_.limits));
   auto dag = std::make_shared<const Dag>(std::move(validated));
@@ -191,6 +192,7 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
       record.id = ++last_graph_id_;
       record.name = shared_spec->name;
       record.request_id = std::move(request_id);
+      record.owner = std::move(owner);
       record.state = GraphState::kRunning;
       record.created_at_ms = clock_.NowMs();
       result = {record.id, true};

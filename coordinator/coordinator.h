@@ -189,7 +189,9 @@ class Coordinator {
   // Validates and stores a graph; durable when it returns. INVALID_ARGUMENT
   // names what is wrong. A request_id seen before returns the earlier graph
   // with created = false.
-  absl::StatusOr<SubmitResult> Submit(GraphSpec spec, std::string request_id);
+  // `owner` names who submits it (GraphRecord::owner).
+  absl::StatusOr<SubmitResult> Submit(GraphSpec spec, std::string request_id,
+                                      std::string owner = "");
   // Cancels the unfinished tasks named (all of the graph's when empty);
   // returns how many were cancelled. NOT_FOUND for an unknown graph or task.
   absl::StatusOr<int64_t> Cancel(GraphId graph_id,

@@ -9,9 +9,13 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "coordinator/server.h"
+#include "coordinator/token_command.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "token") == 0) {
+    return vitte::task::RunTokenCommand(argc, argv, std::cout, std::cerr);
+  }
   vitte::task::ServerOptions options;
   options.db_path = "vitte-taskd.db";
   std::string port_file;
@@ -23,7 +27,10 @@ int main(int argc, char** argv) {
       "vitte-taskd: the vitte-task coordinator.\n"
       "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]\n"
       "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca "
-      "FILE]]");
+      "FILE]]\n"
+      "                   [--auth tokens]\n"
+      "       vitte-taskd token create|list|revoke ... (see vitte-taskd "
+      "token --help)");
   flags.AddString("listen", &options.listen,
                   "host:port to serve clients and workers on; port 0 picks a "
                   "free port (see --port-file); an address other than "
@@ -36,9 +43,21 @@ int main(int argc, char** argv) {
   flags.AddString("tls-client-ca", &options.tls.client_ca_file,
                   "PEM CA: callers (workers and the CLI alike) must present a "
                   "certificate it signed (mutual TLS)");
+  std::string auth = "none";
+  flags.AddString("auth", &auth,
+                  "none, or tokens: every call needs a bearer token made by "
+                  "`vitte-taskd token create`, whose role decides what it "
+                  "may call; a non-loopback --listen needs tokens (and TLS) "
+                  "or --insecure");
+  int64_t token_rate_flag =
+      static_cast<int64_t>(options.auth.rate_per_second);
+  flags.AddInt("token-rate-limit", &token_rate_flag,
+               "calls per second each token may make on average, with "
+               "bursts of twice as many (0: no limit; --auth tokens only)");
   flags.AddBool("insecure", &options.insecure,
                 "allow --listen or --metrics-listen on a non-loopback address "
-                "without TLS (a warning is logged at every start)");
+                "without TLS and tokens (a warning is logged at every "
+                "start)");
   flags.AddString("metrics-listen", &options.metrics_listen,
                   "host:port to serve HTTP on: /metrics (Prometheus), the "
                   "dashboard at /, its JSON API under /api/ (port 0 picks "
@@ -109,6 +128,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.store.synchronous_full = sync == "full";
+  if (auth != "none" && auth != "tokens") {
+    std::cerr << "vitte-taskd: --auth must be none or tokens, not \"" << auth
+              << "\"\n";
+    return 2;
+  }
+  options.auth.require_tokens = auth == "tokens";
+  if (token_rate_flag < 0 || token_rate_flag > 1'000'000) {
+    std::cerr << "vitte-taskd: --token-rate-limit must be in 0..1000000\n";
+    return 2;
+  }
+  options.auth.rate_per_second = static_cast<double>(token_rate_flag);
+  options.auth.burst = 2.0 * static_cast<double>(token_rate_flag);
   if (max_lost < 1 || max_lost > 1000) {
     std::cerr << "vitte-taskd: --max-lost-attempts must be in 1..1000\n";
     return 2;

@@ -157,6 +157,7 @@ void ToProto(const GraphSummaryView& in, v1::GraphSummary& out) {
   ToProto(in.counts, *out.mutable_counts());
   out.set_created_at_ms(in.record.created_at_ms);
   out.set_finished_at_ms(in.record.finished_at_ms);
+  out.set_owner(in.record.owner);
 }
 
 void ToProto(const GraphView& in, v1::Graph& out) {

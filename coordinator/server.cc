@@ -28,18 +28,30 @@ absl::Status CheckListeners(const ServerOptions& options) {
     ListenProtection protection;
   };
   const Listener listeners[] = {
-      {"--listen", options.listen, {options.tls.enabled(), options.insecure}},
+      {"--listen",
+       options.listen,
+       {.tls = options.tls.enabled(),
+        .insecure = options.insecure,
+        .authenticated = options.auth.require_tokens}},
       // The HTTP listener has no TLS yet, whatever the gRPC port has.
-      {"--metrics-listen", options.metrics_listen, {false, options.insecure}},
+      {"--metrics-listen",
+       options.metrics_listen,
+       {.tls = false,
+        .insecure = options.insecure,
+        .authenticated = options.auth.require_tokens}},
   };
   for (const Listener& l : listeners) {
     ASSIGN_OR_RETURN(ListenVerdict verdict,
                      CheckListenAddress(l.flag, l.address, l.protection));
     if (verdict == ListenVerdict::kInsecure) {
       spdlog::warn(
-          "INSECURE: {} {} serves plain text on a non-loopback address "
+          "INSECURE: {} {} serves {} on a non-loopback address "
           "(--insecure): anyone who can reach it can see and run tasks",
-          l.flag, l.address);
+          l.flag, l.address,
+          !l.protection.tls && !l.protection.authenticated
+              ? "plain text without tokens"
+          : !l.protection.tls ? "plain text (tokens travel in clear)"
+                              : "without tokens");
     }
   }
   return absl::OkStatus();
@@ -55,6 +67,22 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                    MakeServerCredentials(options.tls));
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
   ASSIGN_OR_RETURN(s->store_, Store::Open(options.db_path, options.store));
+  if (options.auth.require_tokens) {
+    // Its own connection: `vitte-taskd token` changes the table while the
+    // daemon runs, and each call reads it afresh.
+    ASSIGN_OR_RETURN(s->tokens_, TokenStore::Open(options.db_path));
+    ASSIGN_OR_RETURN(std::vector<TokenRecord> tokens, s->tokens_->List());
+    if (std::none_of(tokens.begin(), tokens.end(),
+                     [](const TokenRecord& t) { return !t.revoked(); })) {
+      spdlog::warn(
+          "--auth tokens, and no valid token yet: every call is refused. "
+          "Make one with `vitte-taskd token create --db {} --role admin "
+          "--name NAME`",
+          options.db_path);
+    }
+  }
+  s->auth_ = std::make_unique<Authenticator>(s->tokens_.get(), options.auth,
+                                             Clock::Real(), *s->metrics_);
   // A server has many callers at once: their changes share commits, and
   // gRPC threads never wait on the disk for workers.
   options.coordinator.background_commit = true;
@@ -62,10 +90,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   ASSIGN_OR_RETURN(s->coordinator_,
                    Coordinator::Create(*s->store_, Clock::Real(),
                                        options.coordinator));
-  s->task_service_ =
-      std::make_unique<TaskServiceImpl>(*s->coordinator_, *s->rpc_metrics_);
-  s->worker_service_ =
-      std::make_unique<WorkerServiceImpl>(*s->coordinator_, *s->rpc_metrics_);
+  s->task_service_ = std::make_unique<TaskServiceImpl>(
+      *s->coordinator_, *s->auth_, *s->rpc_metrics_);
+  s->worker_service_ = std::make_unique<WorkerServiceImpl>(
+      *s->coordinator_, *s->auth_, *s->rpc_metrics_);
 
   // The standard health service (grpc.health.v1.Health: SERVING until
   // Shutdown begins) for load balancers and orchestrators, and server
@@ -102,12 +130,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         absl::StrCat("cannot listen on \"", options.listen, "\""));
   }
   if (!options.listen.empty()) {
-    spdlog::info("serving on {} (port {}, {}), database {}", options.listen,
-                 s->port_,
+    spdlog::info("serving on {} (port {}, {}, {}), database {}",
+                 options.listen, s->port_,
                  !options.tls.enabled() ? "plain text"
                  : options.tls.client_ca_file.empty()
                      ? "TLS"
                      : "TLS, client certificates required",
+                 options.auth.require_tokens ? "tokens required"
+                                             : "no tokens",
                  options.db_path);
   }
   if (!options.metrics_listen.empty()) {

@@ -15,6 +15,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 
@@ -42,6 +43,8 @@ struct ServerOptions {
   // picks a free one (see http_port()). Empty: no HTTP listener. Plain HTTP
   // always, for now.
   std::string metrics_listen;
+  // Who may call: tokens, their rate.
+  AuthOptions auth;
   // Allows listening without protection on a non-loopback address (see
   // common/listen_policy.h); a warning is logged at each start then.
   bool insecure = false;
@@ -58,7 +61,8 @@ class CoordinatorServer {
   // address is not loopback and unprotected without options.insecure
   // (checked first: nothing is opened then); INVALID_ARGUMENT or NOT_FOUND
   // for TLS files that cannot be used; UNAVAILABLE if the address cannot be
-  // bound.
+  // bound. With options.auth.require_tokens, every call needs a token of
+  // the database's (see TokenStore).
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       ServerOptions options);
   // Shuts down (see Shutdown) if still running.
@@ -90,6 +94,8 @@ class CoordinatorServer {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<RpcMetrics> rpc_metrics_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<TokenStore> tokens_;  // with --auth tokens only
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -106,6 +106,20 @@ CREATE INDEX graphs_by_name ON graphs (name, id);
     R"sql(
 CREATE INDEX graphs_by_sequence ON graphs (sequence);
 )sql",
+    // 6 -> 7: bearer tokens (see coordinator/token_store.h), and the name of
+    // the token that submitted each graph ('' without tokens).
+    R"sql(
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  secret_sha256 BLOB NOT NULL,
+  created_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX tokens_active_by_name ON tokens (name) WHERE revoked_ms = 0;
+ALTER TABLE graphs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -119,7 +133,7 @@ constexpr char kAttemptColumns[] =
     "stderr_tail, stdout_bytes, stderr_bytes";
 constexpr char kGraphColumns[] =
     "id, name, COALESCE(request_id, ''), state, cancel_requested, "
-    "created_ms, finished_ms, sequence";
+    "created_ms, finished_ms, sequence, owner";
 
 absl::Status ConfigureConnection(sql::Database& db, StoreOptions options) {
   // A reader waits briefly for a writer's checkpoint instead of failing.
@@ -138,6 +152,7 @@ GraphRecord ReadGraphRow(const sql::Statement& s) {
   r.cancel_requested = s.ColumnInt(4) != 0;
   r.created_at_ms = s.ColumnInt(5);
   r.finished_at_ms = s.ColumnInt(6);
+  r.owner = s.ColumnText(8);
   r.sequence = s.ColumnInt(7);
   return r;
 }
@@ -270,8 +285,8 @@ absl::Status Store::Init(StoreOptions options) {
   auto stmts = std::make_unique<Statements>();
   ASSIGN_OR_RETURN(stmts->insert_graph,
                    db.Prepare("INSERT INTO graphs (id, name, request_id, "
-                              "state, created_ms, sequence) VALUES (?1, ?2, "
-                              "?3, ?4, ?5, ?6)"));
+                              "state, created_ms, sequence, owner) VALUES "
+                              "(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
   ASSIGN_OR_RETURN(stmts->insert_task,
                    db.Prepare(absl::StrCat(
                        "INSERT INTO tasks (graph_id, ", kTaskColumns,
@@ -346,7 +361,8 @@ absl::Status Store::InsertGraphRows(
   }
   st.insert_graph.Bind(4, static_cast<int64_t>(record.state))
       .Bind(5, record.created_at_ms)
-      .Bind(6, static_cast<int64_t>(record.sequence));
+      .Bind(6, static_cast<int64_t>(record.sequence))
+      .Bind(7, record.owner);
   RETURN_IF_ERROR(st.insert_graph.Run());
 
   sql::Statement& ins = st.insert_task;

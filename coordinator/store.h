@@ -148,7 +148,7 @@ class Store {
   ~Store();
 
   // Schema version this build writes.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // Stores a new graph with every task in `initial` state, under the next
   // free id, in a transaction of its own; returns the id. With a non-empty

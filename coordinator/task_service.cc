@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "coordinator/call_auth.h"
 #include "coordinator/event_stream.h"
 #include "coordinator/proto_convert.h"
 #include "coordinator/submit_parser.h"
@@ -57,21 +58,26 @@ template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Unary(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, TaskServiceImpl* service,
-    absl::Status (TaskServiceImpl::*handler)(const Request&, Response&),
-    RpcMetrics& rpc, absl::string_view method) {
+    absl::Status (TaskServiceImpl::*handler)(const Caller&, const Request&,
+                                             Response&),
+    Authenticator& auth, RpcMetrics& rpc, absl::string_view method) {
+  absl::StatusOr<Caller> caller =
+      AuthorizeCall(auth, *ctx, kService, method);
+  if (!caller.ok()) return Done(ctx, caller.status(), rpc, method);
   Request request;
   if (absl::Status parsed = ParseRequest(*raw_request, request); !parsed.ok()) {
     return Done(ctx, parsed, rpc, method);
   }
   Response response;
-  absl::Status status = (service->*handler)(request, response);
+  absl::Status status = (service->*handler)(*caller, request, response);
   if (status.ok()) status = Serialize(response, *raw_response);
   return Done(ctx, status, rpc, method);
 }
 
 }  // namespace
 
-absl::Status TaskServiceImpl::Submit(const grpc::ByteBuffer& raw,
+absl::Status TaskServiceImpl::Submit(const Caller& caller,
+                                     const grpc::ByteBuffer& raw,
                                      v1::SubmitGraphResponse& response) {
   absl::StatusOr<SubmitRequest> request;
   {
@@ -81,8 +87,9 @@ absl::Status TaskServiceImpl::Submit(const grpc::ByteBuffer& raw,
   }
   if (!request.ok()) return request.status();
   const size_t tasks = request->spec.tasks.size();
-  absl::StatusOr<SubmitResult> submitted = coordinator_.Submit(
-      std::move(request->spec), std::move(request->request_id));
+  absl::StatusOr<SubmitResult> submitted =
+      coordinator_.Submit(std::move(request->spec),
+                          std::move(request->request_id), caller.name);
   // Accepting a big graph frees hundreds of megabytes of parse and
   // validation buffers; hand them back to the system rather than keep the
   // peak resident for the life of the daemon.
@@ -93,7 +100,8 @@ absl::Status TaskServiceImpl::Submit(const grpc::ByteBuffer& raw,
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::Get(const v1::GetGraphRequest& request,
+absl::Status TaskServiceImpl::Get(const Caller& /*caller*/,
+                                  const v1::GetGraphRequest& request,
                                   v1::Graph& response) {
   ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
   if (request.summary_only()) {
@@ -107,7 +115,8 @@ absl::Status TaskServiceImpl::Get(const v1::GetGraphRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::List(const v1::ListGraphsRequest& request,
+absl::Status TaskServiceImpl::List(const Caller& /*caller*/,
+                                   const v1::ListGraphsRequest& request,
                                    v1::ListGraphsResponse& response) {
   int limit = request.limit() <= 0 ? 100 : std::min(request.limit(), 10'000);
   ASSIGN_OR_RETURN(auto graphs, coordinator_.ListGraphs(limit));
@@ -115,9 +124,18 @@ absl::Status TaskServiceImpl::List(const v1::ListGraphsRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::Cancel(const v1::CancelGraphRequest& request,
+absl::Status TaskServiceImpl::CheckMayChange(const Caller& caller,
+                                             GraphId id) {
+  if (caller.role == Role::kAdmin) return absl::OkStatus();
+  ASSIGN_OR_RETURN(GraphSummaryView graph, coordinator_.GetGraphSummary(id));
+  return CheckMayChangeGraph(caller, graph.record.owner, FormatGraphId(id));
+}
+
+absl::Status TaskServiceImpl::Cancel(const Caller& caller,
+                                     const v1::CancelGraphRequest& request,
                                      v1::CancelGraphResponse& response) {
   ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  RETURN_IF_ERROR(CheckMayChange(caller, id));
   ASSIGN_OR_RETURN(int64_t cancelled,
                    coordinator_.Cancel(id, {request.task_ids().begin(),
                                             request.task_ids().end()}));
@@ -125,15 +143,18 @@ absl::Status TaskServiceImpl::Cancel(const v1::CancelGraphRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::Retry(const v1::RetryGraphRequest& request,
+absl::Status TaskServiceImpl::Retry(const Caller& caller,
+                                    const v1::RetryGraphRequest& request,
                                     v1::RetryGraphResponse& response) {
   ASSIGN_OR_RETURN(GraphId id, ParseGraphId(request.graph_id()));
+  RETURN_IF_ERROR(CheckMayChange(caller, id));
   ASSIGN_OR_RETURN(int64_t retried, coordinator_.Retry(id));
   response.set_retried(retried);
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
+absl::Status TaskServiceImpl::Workers(const Caller& /*caller*/,
+                                      const v1::ListWorkersRequest& /*request*/,
                                       v1::ListWorkersResponse& response) {
   for (const WorkerView& w : coordinator_.ListWorkers()) {
     ToProto(w, *response.add_workers());
@@ -141,7 +162,8 @@ absl::Status TaskServiceImpl::Workers(const v1::ListWorkersRequest& /*request*/,
   return absl::OkStatus();
 }
 
-absl::Status TaskServiceImpl::Logs(const v1::GetLogsRequest& request,
+absl::Status TaskServiceImpl::Logs(const Caller& /*caller*/,
+                                   const v1::GetLogsRequest& request,
                                    v1::GetLogsResponse& response) {
   ASSIGN_OR_RETURN(LogsQuery query, FromProto(request));
   ASSIGN_OR_RETURN(LogsView view, coordinator_.GetLogs(query));
@@ -152,34 +174,37 @@ absl::Status TaskServiceImpl::Logs(const v1::GetLogsRequest& request,
 grpc::ServerUnaryReactor* TaskServiceImpl::SubmitGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   v1::SubmitGraphResponse answer;
-  absl::Status status = Submit(*request, answer);
+  absl::StatusOr<Caller> caller =
+      AuthorizeCall(auth_, *ctx, kService, "SubmitGraph");
+  absl::Status status =
+      caller.ok() ? Submit(*caller, *request, answer) : caller.status();
   if (status.ok()) status = Serialize(answer, *response);
   return Done(ctx, status, rpc_, "SubmitGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::GetGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Get, rpc_,
-               "GetGraph");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Get, auth_,
+               rpc_, "GetGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListGraphs(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::List, rpc_,
-               "ListGraphs");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::List, auth_,
+               rpc_, "ListGraphs");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::CancelGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel, rpc_,
-               "CancelGraph");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Cancel, auth_,
+               rpc_, "CancelGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::RetryGraph(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry, rpc_,
-               "RetryGraph");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Retry, auth_,
+               rpc_, "RetryGraph");
 }
 grpc::ServerUnaryReactor* TaskServiceImpl::ListWorkers(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers, rpc_,
-               "ListWorkers");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Workers, auth_,
+               rpc_, "ListWorkers");
 }
 
 namespace {
@@ -197,14 +222,16 @@ absl::StatusOr<FollowTarget> ParseFollowTarget(const std::string& graph_id,
 
 grpc::ServerUnaryReactor* TaskServiceImpl::GetLogs(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
-  return Unary(ctx, request, response, this, &TaskServiceImpl::Logs, rpc_,
-               "GetLogs");
+  return Unary(ctx, request, response, this, &TaskServiceImpl::Logs, auth_,
+               rpc_, "GetLogs");
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
-    grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
+    grpc::CallbackServerContext* ctx, const Raw* raw_request) {
   v1::WatchGraphRequest request;
-  absl::Status parsed = ParseRequest(*raw_request, request);
+  absl::Status parsed =
+      AuthorizeCall(auth_, *ctx, kService, "WatchGraph").status();
+  if (parsed.ok()) parsed = ParseRequest(*raw_request, request);
   return NewEventStream(
       coordinator_,
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/false)
@@ -213,9 +240,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::FollowEvents(
-    grpc::CallbackServerContext* /*ctx*/, const Raw* raw_request) {
+    grpc::CallbackServerContext* ctx, const Raw* raw_request) {
   v1::FollowEventsRequest request;
-  absl::Status parsed = ParseRequest(*raw_request, request);
+  absl::Status parsed =
+      AuthorizeCall(auth_, *ctx, kService, "FollowEvents").status();
+  if (parsed.ok()) parsed = ParseRequest(*raw_request, request);
   absl::StatusOr<FollowTarget> target =
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/true)
                   : parsed;

@@ -3,6 +3,7 @@
 #ifndef VITTE_COORDINATOR_TASK_SERVICE_H_
 #define VITTE_COORDINATOR_TASK_SERVICE_H_
 
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/rpc_metrics.h"
 #include "vitte/task/v1/task.grpc.pb.h"
@@ -27,9 +28,11 @@ using TaskServiceBase = v1::TaskService::WithRawCallbackMethod_SubmitGraph<
 // Thread-safe.
 class TaskServiceImpl final : public TaskServiceBase {
  public:
-  // Each finished call is counted in `rpc`. Both must outlive the service.
-  TaskServiceImpl(Coordinator& coordinator, RpcMetrics& rpc)
-      : coordinator_(coordinator), rpc_(rpc) {}
+  // Each call is checked by `auth`, and counted in `rpc` once finished.
+  // All three must outlive the service.
+  TaskServiceImpl(Coordinator& coordinator, Authenticator& auth,
+                  RpcMetrics& rpc)
+      : coordinator_(coordinator), auth_(auth), rpc_(rpc) {}
 
   using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* SubmitGraph(grpc::CallbackServerContext* ctx,
@@ -58,21 +61,30 @@ class TaskServiceImpl final : public TaskServiceBase {
 
  private:
   // Reads the request itself (ParseSubmitRequest): see submit_parser.h.
-  absl::Status Submit(const grpc::ByteBuffer& request,
+  // The caller is authorised for the method already; Cancel and Retry
+  // still check whose graph it is (CheckMayChange).
+  absl::Status Submit(const Caller& caller, const grpc::ByteBuffer& request,
                       v1::SubmitGraphResponse& response);
-  absl::Status Get(const v1::GetGraphRequest& request, v1::Graph& response);
-  absl::Status List(const v1::ListGraphsRequest& request,
+  absl::Status Get(const Caller& caller, const v1::GetGraphRequest& request,
+                   v1::Graph& response);
+  absl::Status List(const Caller& caller, const v1::ListGraphsRequest& request,
                     v1::ListGraphsResponse& response);
-  absl::Status Cancel(const v1::CancelGraphRequest& request,
+  absl::Status Cancel(const Caller& caller,
+                      const v1::CancelGraphRequest& request,
                       v1::CancelGraphResponse& response);
-  absl::Status Retry(const v1::RetryGraphRequest& request,
+  absl::Status Retry(const Caller& caller, const v1::RetryGraphRequest& request,
                      v1::RetryGraphResponse& response);
-  absl::Status Workers(const v1::ListWorkersRequest& request,
+  absl::Status Workers(const Caller& caller,
+                       const v1::ListWorkersRequest& request,
                        v1::ListWorkersResponse& response);
-  absl::Status Logs(const v1::GetLogsRequest& request,
+  absl::Status Logs(const Caller& caller, const v1::GetLogsRequest& request,
                     v1::GetLogsResponse& response);
+  // OK when `caller` may cancel or retry graph `id` (see
+  // CheckMayChangeGraph); NOT_FOUND for an unknown graph.
+  absl::Status CheckMayChange(const Caller& caller, GraphId id);
 
   Coordinator& coordinator_;
+  Authenticator& auth_;
   RpcMetrics& rpc_;
 };
 

@@ -128,6 +128,9 @@ struct GraphRecord {
   GraphId id = 0;
   std::string name;
   std::string request_id;
+  // The name of the token that submitted the graph; "" when the daemon
+  // runs without tokens.
+  std::string owner;
   GraphState state = GraphState::kRunning;
   bool cancel_requested = false;
   int64_t created_at_ms = 0;

@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "coordinator/call_auth.h"
 #include "coordinator/proto_convert.h"
 #include "spdlog/spdlog.h"
 
@@ -19,11 +20,22 @@ namespace {
 class SessionReactor
     : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage> {
  public:
-  SessionReactor(Coordinator& coordinator, RpcMetrics& rpc, std::string peer)
+  // A reactor whose caller was refused (`caller` not OK) ends the call
+  // with that status at once.
+  SessionReactor(Coordinator& coordinator, Authenticator& auth,
+                 RpcMetrics& rpc, std::string peer,
+                 absl::StatusOr<Caller> caller)
       : coordinator_(coordinator),
+        auth_(auth),
         rpc_(rpc),
         peer_(std::move(peer)),
         link_(std::make_shared<Link>(this)) {
+    if (!caller.ok()) {
+      FinishOnce(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
+    next_token_check_ = absl::Now() + kTokenCheckInterval;
     StartRead(&in_);
   }
 
@@ -36,6 +48,12 @@ class SessionReactor
       FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "the worker stream ended without goodbye (closed "
                               "early, or a message that does not parse)"));
+      return;
+    }
+    if (!TokenStillValid()) {
+      EndSession();
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                              "the worker's token was revoked"));
       return;
     }
     if (session_ == 0) {
@@ -108,6 +126,21 @@ class SessionReactor
   }
 
  private:
+  // A session outlives the call check of its token: a token revoked since
+  // ends it at the next message (a heartbeat at the latest) past this
+  // interval after the last check.
+  static constexpr absl::Duration kTokenCheckInterval = absl::Seconds(5);
+
+  bool TokenStillValid() {
+    const absl::Time now = absl::Now();
+    if (now < next_token_check_) return true;
+    next_token_check_ = now + kTokenCheckInterval;
+    if (auth_.StillValid(caller_)) return true;
+    spdlog::warn("worker at {} ends: token \"{}\" (id {}) was revoked",
+                 peer_, caller_.name, caller_.token_id);
+    return false;
+  }
+
   // The coordinator's handle on this session; outlives the reactor.
   class Link : public WorkerConnection {
    public:
@@ -183,9 +216,13 @@ class SessionReactor
   }
 
   Coordinator& coordinator_;
+  Authenticator& auth_;
   RpcMetrics& rpc_;
   const std::string peer_;
   const std::shared_ptr<Link> link_;
+  // Reads are sequential: the fields below need no lock.
+  Caller caller_;
+  absl::Time next_token_check_;
   v1::WorkerMessage in_;
   SessionId session_ = 0;
 
@@ -201,7 +238,9 @@ class SessionReactor
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
 WorkerServiceImpl::Connect(grpc::CallbackServerContext* ctx) {
-  return new SessionReactor(coordinator_, rpc_, ctx->peer());
+  return new SessionReactor(
+      coordinator_, auth_, rpc_, ctx->peer(),
+      AuthorizeCall(auth_, *ctx, kWorkerServiceName, "Connect"));
 }
 
 }  // namespace vitte::task

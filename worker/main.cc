@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
+#include "common/bearer_token.h"
 #include "common/tls.h"
 #include "spdlog/spdlog.h"
 #include "worker/noop_runner.h"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
   flags.AddString("coordinator", &coordinator, "coordinator address host:port");
   vitte::task::ClientTlsOptions tls;
   vitte::task::AddClientTlsFlags(flags, tls, /*env_defaults=*/false);
+  std::string token_file;
+  vitte::task::AddTokenFileFlag(flags, token_file, /*env_defaults=*/false);
   flags.AddString("name", &session.name,
                   "worker name, unique in the farm (default: host name)");
   flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
@@ -190,8 +193,14 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  absl::StatusOr<std::string> token =
+      vitte::task::LoadClientToken(token_file, /*use_env=*/false);
+  if (!token.ok()) {
+    std::cerr << "vitte-worker: " << token.status().message() << "\n";
+    return 2;
+  }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      vitte::task::MakeChannel(coordinator, tls, channel_args);
+      vitte::task::MakeChannel(coordinator, tls, channel_args, *token);
   if (!channel.ok()) {
     std::cerr << "vitte-worker: " << channel.status().message() << "\n";
     return 2;

@@ -282,7 +282,15 @@ bool WorkerSession::RunOnce() {
       };
       read_mu.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(5));
     }
-    stream.context.TryCancel();
+    bool ended_by_coordinator;
+    {
+      absl::MutexLock lock(&read_mu);
+      ended_by_coordinator = !reading;
+    }
+    // Cancelling a call that the coordinator ended would replace its
+    // status, which says why (a refused token, an expired session), with
+    // CANCELLED.
+    if (!ended_by_coordinator) stream.context.TryCancel();
     reader.join();
   }
   grpc::Status status = stream.rw->Finish();

@@ -27,18 +27,22 @@ const std::vector<Case> kCases = {
     {"128.0.0.1:7070", false}, {"localhost.example.com:1", false},
 };
 
-TEST(ListenPolicyTest, LoopbackIsAlwaysAllowedAndOtherAddressesNeedTlsOrInsecure) {
+TEST(ListenPolicyTest,
+     LoopbackIsAlwaysAllowedAndOtherAddressesNeedTlsAndTokensOrInsecure) {
   for (const Case& c : kCases) {
     for (bool tls : {false, true}) {
+     for (bool tokens : {false, true}) {
       for (bool insecure : {false, true}) {
         SCOPED_TRACE(c.address + (tls ? " tls" : "") +
+                     (tokens ? " tokens" : "") +
                      (insecure ? " insecure" : ""));
-        absl::StatusOr<ListenVerdict> verdict =
-            CheckListenAddress("--listen", c.address, {tls, insecure});
+        absl::StatusOr<ListenVerdict> verdict = CheckListenAddress(
+            "--listen", c.address,
+            {.tls = tls, .insecure = insecure, .authenticated = tokens});
         if (c.loopback) {
           ASSERT_TRUE(verdict.ok()) << verdict.status();
           EXPECT_EQ(*verdict, ListenVerdict::kLoopback);
-        } else if (tls) {
+        } else if (tls && tokens) {
           ASSERT_TRUE(verdict.ok()) << verdict.status();
           EXPECT_EQ(*verdict, ListenVerdict::kProtected);
         } else if (insecure) {
@@ -53,9 +57,12 @@ TEST(ListenPolicyTest, LoopbackIsAlwaysAllowedAndOtherAddressesNeedTlsOrInsecure
               << verdict.status();
           EXPECT_TRUE(absl::StrContains(verdict.status().message(),
                                         "--insecure"));
-          EXPECT_TRUE(absl::StrContains(verdict.status().message(), "TLS"));
+          EXPECT_TRUE(absl::StrContains(verdict.status().message(),
+                                        tls ? "without tokens" : "without TLS"))
+              << verdict.status();
         }
       }
+     }
     }
   }
 }

@@ -602,6 +602,7 @@ void IntegrationTest::StartWorker(
     argv.push_back(absl::StrCat(k, "=", v));
   }
   AddClientTlsFlags(argv, tls_);
+  AddFileFlags(argv, {{"--token-file", worker_token_file_}});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   // A namesake still running is killed (and reaped) before the new one
   // starts, as a machine that reboots would.
@@ -710,11 +711,11 @@ std::unique_ptr<Process> IntegrationTest::StartCli(
   return std::move(*process);
 }
 
-CliResult IntegrationTest::RunCli(
-    const std::vector<std::string>& args, absl::Duration timeout,
-    const std::map<std::string, std::string>& env) {
+CliResult IntegrationTest::RunProgram(
+    const std::string& program, const std::vector<std::string>& args,
+    absl::Duration timeout, const std::map<std::string, std::string>& env) {
   CliResult result;
-  std::vector<std::string> argv = {CliPath()};
+  std::vector<std::string> argv = {program};
   argv.insert(argv.end(), args.begin(), args.end());
   auto process =
       Process::Start(argv, Path(absl::StrCat("cli.", ++cli_runs_)), env);
@@ -725,9 +726,9 @@ CliResult IntegrationTest::RunCli(
   auto code = (*process)->WaitForExit(timeout);
   result.out = (*process)->Stdout();
   result.err = (*process)->Stderr();
-  ExpectNoSanitizerReport(result.err, "vitte-task");
+  ExpectNoSanitizerReport(result.err, program);
   if (!code.ok()) {
-    ADD_FAILURE() << "vitte-task " << absl::StrJoin(args, " ")
+    ADD_FAILURE() << program << " " << absl::StrJoin(args, " ")
                   << " did not finish in " << absl::FormatDuration(timeout)
                   << "\n"
                   << (*process)->LogsForDiagnosis();
@@ -737,10 +738,21 @@ CliResult IntegrationTest::RunCli(
   return result;
 }
 
+CliResult IntegrationTest::RunCli(
+    const std::vector<std::string>& args, absl::Duration timeout,
+    const std::map<std::string, std::string>& env) {
+  return RunProgram(CliPath(), args, timeout, env);
+}
+
+CliResult IntegrationTest::RunTaskd(const std::vector<std::string>& args) {
+  return RunProgram(TaskdPath(), args, absl::Seconds(30), {});
+}
+
 CliResult IntegrationTest::Cli(const std::vector<std::string>& args,
                                absl::Duration timeout) {
   std::vector<std::string> full = {"--coordinator", address_};
   AddClientTlsFlags(full, tls_);
+  AddFileFlags(full, {{"--token-file", client_token_file_}});
   full.insert(full.end(), args.begin(), args.end());
   return RunCli(full, timeout);
 }

@@ -203,6 +203,12 @@ class IntegrationTest : public ::testing::Test {
   // now on (default: none, plain text). Tests that start a worker without
   // a client certificate set other files for that one start.
   void SetTls(TlsFiles files) { tls_ = std::move(files); }
+  // Token files (--token-file) for every Cli() run and every worker
+  // started from now on (default: none). An empty path is not passed.
+  void SetTokenFiles(std::string client, std::string worker) {
+    client_token_file_ = std::move(client);
+    worker_token_file_ = std::move(worker);
+  }
 
   // Starts vitte-taskd on 127.0.0.1:`port` (0: a free port) with `db`
   // (default: "coordinator.db" in the temp dir) and the flags of
@@ -269,6 +275,8 @@ class IntegrationTest : public ::testing::Test {
   // SetTls) `args`.
   CliResult Cli(const std::vector<std::string>& args,
                 absl::Duration timeout = absl::Seconds(30));
+  // Runs vitte-taskd with `args` (e.g. `token create ...`), bounded by 30 s.
+  CliResult RunTaskd(const std::vector<std::string>& args);
   // Starts vitte-task with `args` as a long-lived process (e.g. `run`).
   std::unique_ptr<Process> StartCli(const std::vector<std::string>& args);
 
@@ -290,7 +298,14 @@ class IntegrationTest : public ::testing::Test {
   void KillAtTearDown(const std::string& pid_file);
 
  private:
+  CliResult RunProgram(const std::string& program,
+                       const std::vector<std::string>& args,
+                       absl::Duration timeout,
+                       const std::map<std::string, std::string>& env);
+
   std::string dir_;
+  std::string client_token_file_;
+  std::string worker_token_file_;
   int coordinator_starts_ = 0;
   int cli_runs_ = 0;
   int worker_starts_ = 0;

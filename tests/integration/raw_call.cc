@@ -41,12 +41,13 @@ std::string Bytes(const grpc::ByteBuffer& buffer) {
 // What one call needs: a channel to the daemon, a stub, a context with the
 // 10 s deadline, a completion queue.
 struct CallSetUp {
-  explicit CallSetUp(const std::string& address)
+  CallSetUp(const std::string& address, const RawMetadata& metadata)
       : channel(grpc::CreateChannel(address,
                                     grpc::InsecureChannelCredentials())),
         stub(channel) {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(10));
+    for (const auto& [key, value] : metadata) ctx.AddMetadata(key, value);
   }
   std::shared_ptr<grpc::Channel> channel;
   grpc::GenericStub stub;
@@ -57,8 +58,8 @@ struct CallSetUp {
 }  // namespace
 
 RawReply RawUnary(const std::string& address, const std::string& method,
-                  const std::string& payload) {
-  CallSetUp c(address);
+                  const std::string& payload, const RawMetadata& metadata) {
+  CallSetUp c(address, metadata);
   grpc::Slice slice(payload);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
@@ -75,8 +76,9 @@ RawReply RawUnary(const std::string& address, const std::string& method,
 }
 
 RawReply RawStream(const std::string& address, const std::string& method,
-                   const std::vector<std::string>& messages, bool half_close) {
-  CallSetUp c(address);
+                   const std::vector<std::string>& messages, bool half_close,
+                   const RawMetadata& metadata) {
+  CallSetUp c(address, metadata);
   grpc::CompletionQueue& cq = c.cq;
   RawReply reply;
   {

@@ -5,11 +5,15 @@
 #define VITTE_TESTS_INTEGRATION_RAW_CALL_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 namespace vitte::task::integration {
+
+// Metadata sent with a call, e.g. {"authorization", "Bearer vt1_..."}.
+using RawMetadata = std::vector<std::pair<std::string, std::string>>;
 
 struct RawReply {
   grpc::Status status;
@@ -19,7 +23,8 @@ struct RawReply {
 // Calls unary `method` (e.g. "/vitte.task.v1.TaskService/SubmitGraph") with
 // `payload` as the request's bytes, within 10 s.
 RawReply RawUnary(const std::string& address, const std::string& method,
-                  const std::string& payload);
+                  const std::string& payload,
+                  const RawMetadata& metadata = {});
 
 // Opens streaming `method`, writes each of `messages`, then, with
 // `half_close`, says it is done writing; reads until the server ends the
@@ -27,7 +32,7 @@ RawReply RawUnary(const std::string& address, const std::string& method,
 // would leave the stream open until the deadline (DEADLINE_EXCEEDED).
 RawReply RawStream(const std::string& address, const std::string& method,
                    const std::vector<std::string>& messages,
-                   bool half_close = false);
+                   bool half_close = false, const RawMetadata& metadata = {});
 
 }  // namespace vitte::task::integration
 

@@ -124,7 +124,7 @@ class TlsTest : public IntegrationTest {
 TEST_F(TlsTest, GraphRunsOverTls) {
   SetTls(ServerTls());
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 2}}));
-  EXPECT_TRUE(absl::StrContains(coordinator().Stderr(), ", TLS)"))
+  EXPECT_TRUE(absl::StrContains(coordinator().Stderr(), ", TLS, no tokens)"))
       << coordinator().Stderr();
   std::string dag = WriteDag(
       "g.json", Graph("tls", {ShellTask("a", "echo a > a.out"),
@@ -226,7 +226,7 @@ TEST_F(TlsTest, MutualTlsRefusesAWorkerWithoutCertificate) {
   EXPECT_EQ(workers->workers(0).name(), "good");
 }
 
-TEST_F(TlsTest, NonLoopbackWithoutTlsNeedsInsecure) {
+TEST_F(TlsTest, NonLoopbackWithoutTlsAndTokensNeedsInsecure) {
   int port = 0;
   std::unique_ptr<Process> refused =
       StartTaskd({"--listen", "0.0.0.0:0"}, &port);
@@ -253,6 +253,23 @@ TEST_F(TlsTest, NonLoopbackWithoutTlsNeedsInsecure) {
   EXPECT_TRUE(absl::StrContains(http_refused->Stderr(),
                                 "--metrics-listen 0.0.0.0:0 is not a loopback"))
       << http_refused->Stderr();
+
+  // TLS alone is not enough off loopback: tokens are required too.
+  std::unique_ptr<Process> tokenless = StartTaskd(
+      {"--listen", "0.0.0.0:0", "--tls-cert", Path("server.pem"), "--tls-key",
+       Path("server.key")},
+      &port);
+  ASSERT_NE(tokenless, nullptr);
+  code = tokenless->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_TRUE(absl::StrContains(
+      tokenless->Stderr(),
+      "--listen 0.0.0.0:0 is not a loopback address and would be served "
+      "without tokens"))
+      << tokenless->Stderr();
+  EXPECT_TRUE(absl::StrContains(tokenless->Stderr(), "--auth tokens"))
+      << tokenless->Stderr();
 
   // --insecure: it serves, and says so.
   std::unique_ptr<Process> insecure =

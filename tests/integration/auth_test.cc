@@ -1,0 +1,421 @@
+// Tokens with roles on a real vitte-taskd run with --auth tokens: tokens
+// made with `vitte-taskd token create` on its database, every RPC of both
+// services called with every kind of caller, graphs changed only by their
+// submitter or an admin, a worker's token revoked under it, rate limits,
+// and no secret in any log, output or metric.
+#include <sys/stat.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/descriptor.h"
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/http_get.h"
+#include "tests/integration/raw_call.h"
+#include "vitte/task/v1/task.pb.h"
+
+namespace vitte::task::integration {
+namespace {
+
+class AuthTest : public IntegrationTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(IntegrationTest::SetUp());
+    SetTaskdFlag("auth", "tokens");
+  }
+
+  // A token made by `vitte-taskd token create` on the database of the
+  // coordinator (before or after it starts); returns its text.
+  std::string CreateToken(const std::string& role, const std::string& name) {
+    CliResult r = RunTaskd({"token", "create", "--db", Path("coordinator.db"),
+                            "--role", role, "--name", name});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string token = FirstLine(r.out);
+    EXPECT_TRUE(absl::StartsWith(token, "vt1_")) << r.out;
+    // Only the token on stdout: `> file` keeps exactly it.
+    EXPECT_EQ(r.out, token + "\n");
+    return token;
+  }
+
+  // Writes `token` to a file only its owner reads; returns the path.
+  std::string TokenFile(const std::string& name, const std::string& token) {
+    std::string path = Path(name + ".token");
+    WriteFileOrFail(path, token + "\n");
+    chmod(path.c_str(), 0600);
+    return path;
+  }
+
+  // `token revoke` by name.
+  void Revoke(const std::string& name) {
+    CliResult r = RunTaskd(
+        {"token", "revoke", name, "--db", Path("coordinator.db")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  static RawMetadata Bearer(const std::string& token) {
+    return {{"authorization", "Bearer " + token}};
+  }
+};
+
+// The secret part of a token's text (what must never be shown).
+std::string SecretOf(const std::string& token) {
+  std::vector<std::string> parts = absl::StrSplit(token, '_');
+  return parts.size() == 3 ? parts[2] : token;
+}
+
+// What each role may call, written out here rather than read from the
+// product's table, so that a change of the table must change this test.
+const std::map<std::string, std::set<std::string>>& AllowedByRole() {
+  static const auto* allowed = new std::map<std::string, std::set<std::string>>{
+      {"read",
+       {"TaskService/GetGraph", "TaskService/ListGraphs",
+        "TaskService/WatchGraph", "TaskService/FollowEvents",
+        "TaskService/ListWorkers", "TaskService/GetLogs"}},
+      {"submit",
+       {"TaskService/GetGraph", "TaskService/ListGraphs",
+        "TaskService/WatchGraph", "TaskService/FollowEvents",
+        "TaskService/ListWorkers", "TaskService/GetLogs",
+        "TaskService/SubmitGraph", "TaskService/CancelGraph",
+        "TaskService/RetryGraph"}},
+      {"admin",
+       {"TaskService/GetGraph", "TaskService/ListGraphs",
+        "TaskService/WatchGraph", "TaskService/FollowEvents",
+        "TaskService/ListWorkers", "TaskService/GetLogs",
+        "TaskService/SubmitGraph", "TaskService/CancelGraph",
+        "TaskService/RetryGraph"}},
+      {"worker", {"WorkerService/Connect"}},
+  };
+  return *allowed;
+}
+
+// A request for `method` that an allowed caller gets a quick answer to
+// (an error, mostly): the point is only whether the call got past the
+// token check. FollowEvents of an unknown graph ends at once, where
+// following every graph would stay open.
+std::string RequestFor(const std::string& method) {
+  if (method == "FollowEvents") {
+    v1::FollowEventsRequest r;
+    r.set_graph_id("999999");
+    return r.SerializeAsString();
+  }
+  return "";
+}
+
+TEST_F(AuthTest, EveryRpcIsAllowedToExactlyItsRoles) {
+  std::map<std::string, std::string> tokens;
+  for (const std::string role : {"read", "submit", "admin", "worker"}) {
+    tokens[role] = CreateToken(role, role + "-token");
+  }
+  const std::string revoked = CreateToken("admin", "gone");
+  ASSERT_NO_FATAL_FAILURE(Revoke("gone"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+
+  // A real token's id with another secret.
+  std::string wrong_secret = tokens["admin"];
+  wrong_secret.back() = wrong_secret.back() == '0' ? '1' : '0';
+
+  struct Caller {
+    std::string name;
+    std::optional<std::string> authorization;
+    std::string role;  // empty: not a valid token
+  };
+  const std::vector<Caller> callers = {
+      {"no token", std::nullopt, ""},
+      {"not a token", "Bearer hello", ""},
+      {"not bearer", "Basic " + tokens["admin"], ""},
+      {"wrong secret", "Bearer " + wrong_secret, ""},
+      {"revoked", "Bearer " + revoked, ""},
+      {"read", "Bearer " + tokens["read"], "read"},
+      {"submit", "Bearer " + tokens["submit"], "submit"},
+      {"admin", "Bearer " + tokens["admin"], "admin"},
+      {"worker", "Bearer " + tokens["worker"], "worker"},
+  };
+
+  // Every method of both services, from the proto itself: a new RPC that
+  // the table above does not place fails here.
+  std::set<std::string> every_method;
+  for (const char* service :
+       {"vitte.task.v1.TaskService", "vitte.task.v1.WorkerService"}) {
+    const google::protobuf::ServiceDescriptor* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+            service);
+    ASSERT_NE(descriptor, nullptr) << service;
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const google::protobuf::MethodDescriptor* m = descriptor->method(i);
+      const std::string key = absl::StrCat(descriptor->name(), "/", m->name());
+      every_method.insert(key);
+      const std::string path = absl::StrCat("/", service, "/", m->name());
+      for (const Caller& caller : callers) {
+        SCOPED_TRACE(absl::StrCat(key, " by ", caller.name));
+        RawMetadata metadata;
+        if (caller.authorization) {
+          metadata = {{"authorization", *caller.authorization}};
+        }
+        RawReply reply;
+        if (m->client_streaming()) {
+          reply = RawStream(address(), path, {}, /*half_close=*/true, metadata);
+        } else if (m->server_streaming()) {
+          reply = RawStream(address(), path, {RequestFor(m->name())},
+                            /*half_close=*/true, metadata);
+        } else {
+          reply = RawUnary(address(), path, RequestFor(m->name()), metadata);
+        }
+        const grpc::StatusCode code = reply.status.error_code();
+        if (caller.role.empty()) {
+          EXPECT_EQ(code, grpc::StatusCode::UNAUTHENTICATED)
+              << reply.status.error_message();
+        } else if (AllowedByRole().at(caller.role).count(key) == 0) {
+          EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED)
+              << reply.status.error_message();
+          EXPECT_TRUE(absl::StrContains(reply.status.error_message(),
+                                        "has role " + caller.role))
+              << reply.status.error_message();
+        } else {
+          // Past the check: the answer is the method's own (mostly
+          // INVALID_ARGUMENT or NOT_FOUND for these empty requests).
+          EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED)
+              << reply.status.error_message();
+          EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED)
+              << reply.status.error_message();
+          EXPECT_NE(code, grpc::StatusCode::DEADLINE_EXCEEDED);
+        }
+      }
+    }
+  }
+  std::set<std::string> placed;
+  for (const auto& [role, methods] : AllowedByRole()) {
+    placed.insert(methods.begin(), methods.end());
+  }
+  EXPECT_EQ(placed, every_method)
+      << "the table of this test and the services' methods differ";
+
+  // Health needs no token: load balancers probe it.
+  RawReply health =
+      RawUnary(address(), "/grpc.health.v1.Health/Check", "");
+  EXPECT_TRUE(health.status.ok()) << health.status.error_message();
+
+  // Each refusal was counted by its reason.
+  absl::StatusOr<HttpReply> metrics = HttpGet(http_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const char* reason :
+       {"missing", "malformed", "wrong_secret", "revoked"}) {
+    EXPECT_TRUE(absl::StrContains(
+        metrics->body,
+        absl::StrCat("vitte_auth_failures_total{reason=\"", reason, "\"} ")))
+        << reason;
+    EXPECT_FALSE(absl::StrContains(
+        metrics->body,
+        absl::StrCat("vitte_auth_failures_total{reason=\"", reason, "\"} 0\n")))
+        << reason << "\n" << metrics->body;
+  }
+  EXPECT_TRUE(absl::StrContains(
+      metrics->body,
+      "vitte_auth_denied_total{role=\"worker\",method=\"SubmitGraph\"} 1\n"))
+      << metrics->body;
+  // The CLI (TearDown lists workers) needs a token too.
+  SetTokenFiles(TokenFile("admin", tokens["admin"]), "");
+}
+
+TEST_F(AuthTest, SubmitTokensChangeOnlyTheirOwnGraphs) {
+  const std::string alice = TokenFile("alice", CreateToken("submit", "alice"));
+  const std::string bob = TokenFile("bob", CreateToken("submit", "bob"));
+  const std::string reader = TokenFile("reader", CreateToken("read", "reader"));
+  const std::string admin = TokenFile("admin", CreateToken("admin", "admin"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  // No worker: the graph stays running until cancelled.
+  const std::string dag =
+      WriteDag("g.json", Graph("g", {MakeTask("a", {"true"})}));
+
+  SetTokenFiles(alice, "");
+  const std::string graph_id = Submit(dag);
+  ASSERT_FALSE(graph_id.empty());
+  absl::StatusOr<v1::Graph> graph = GetGraph(graph_id);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ(graph->summary().owner(), "alice");
+
+  SetTokenFiles(bob, "");
+  CliResult r = Cli({"cancel", graph_id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "token \"bob\" (role submit) may not change graph " + graph_id +
+                 ", submitted by \"alice\""))
+      << r.err;
+  SetTokenFiles(reader, "");
+  r = Cli({"cancel", graph_id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "has role read")) << r.err;
+  r = Cli({"submit", dag});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "has role read")) << r.err;
+  // Reading is what it may do.
+  EXPECT_TRUE(GetGraph(graph_id).ok());
+
+  SetTokenFiles(alice, "");
+  r = Cli({"cancel", graph_id});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // Retrying the cancelled graph: not bob's to retry, an admin's.
+  SetTokenFiles(bob, "");
+  r = Cli({"retry", graph_id});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "may not change graph")) << r.err;
+  SetTokenFiles(admin, "");
+  r = Cli({"retry", graph_id});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"cancel", graph_id});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // Without a token, the CLI says what is missing.
+  SetTokenFiles("", "");
+  r = Cli({"list"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "requires a token")) << r.err;
+  SetTokenFiles(admin, "");
+}
+
+TEST_F(AuthTest, WorkersNeedAWorkerTokenAndARevokedOneEndsTheirSession) {
+  const std::string admin_token = CreateToken("admin", "admin");
+  const std::string worker_token = CreateToken("worker", "build-1");
+  const std::string admin = TokenFile("admin", admin_token);
+  const std::string worker_file = TokenFile("build-1", worker_token);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+
+  SetTokenFiles(admin, worker_file);
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", 2));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"w1"}));
+  const std::string graph_id = Submit(
+      WriteDag("g.json", Graph("g", {ShellTask("a", "echo hello")})));
+  v1::Graph done =
+      PollGraph(graph_id, absl::Seconds(20), [](const v1::Graph& g) {
+        return g.summary().state() == v1::GRAPH_STATE_SUCCEEDED;
+      });
+  EXPECT_EQ(done.summary().state(), v1::GRAPH_STATE_SUCCEEDED)
+      << done.DebugString();
+
+  // A client's token does not open the worker service.
+  SetTokenFiles(admin, admin);
+  ASSERT_NO_FATAL_FAILURE(StartWorker("impostor", 1));
+  EXPECT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return absl::StrContains(worker("impostor").Stderr(), "has role admin");
+  })) << worker("impostor").Stderr();
+
+  // Revoked while connected: the session ends within the re-check
+  // interval (5 s) plus a heartbeat, and does not come back.
+  ASSERT_NO_FATAL_FAILURE(Revoke("build-1"));
+  EXPECT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    absl::StatusOr<v1::ListWorkersResponse> workers = ListWorkers();
+    if (!workers.ok()) return false;
+    for (const v1::WorkerInfo& w : workers->workers()) {
+      if (w.name() == "w1" && w.connected()) return false;
+    }
+    return true;
+  }));
+  EXPECT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return absl::StrContains(worker("w1").Stderr(), "was revoked");
+  })) << worker("w1").Stderr();
+}
+
+TEST_F(AuthTest, EachTokenIsHeldToItsRate) {
+  SetTaskdFlag("token-rate-limit", "2");  // bursts of 4
+  const std::string reader = CreateToken("read", "reader");
+  const std::string other = CreateToken("read", "other");
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  int ok = 0;
+  int exhausted = 0;
+  for (int i = 0; i < 20; ++i) {
+    RawReply r = RawUnary(address(), "/vitte.task.v1.TaskService/ListGraphs",
+                          "", Bearer(reader));
+    if (r.status.ok()) ++ok;
+    if (r.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      EXPECT_TRUE(absl::StrContains(r.status.error_message(),
+                                    "token \"reader\" is over its rate"))
+          << r.status.error_message();
+    }
+  }
+  EXPECT_GE(ok, 4);
+  EXPECT_GT(exhausted, 0);
+  EXPECT_EQ(ok + exhausted, 20);
+  // Another token is not slowed by the first one.
+  RawReply r = RawUnary(address(), "/vitte.task.v1.TaskService/ListGraphs", "",
+                        Bearer(other));
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  absl::StatusOr<HttpReply> metrics = HttpGet(http_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(absl::StrContains(
+      metrics->body,
+      absl::StrCat("vitte_auth_rate_limited_total{token=\"reader\"} ",
+                   exhausted, "\n")))
+      << metrics->body;
+  SetTokenFiles(TokenFile("other", other), "");
+}
+
+TEST_F(AuthTest, NoSecretInLogsOutputsOrMetrics) {
+  const std::string admin_token = CreateToken("admin", "admin");
+  const std::string worker_token = CreateToken("worker", "build-1");
+  const std::string revoked_token = CreateToken("submit", "old");
+  ASSERT_NO_FATAL_FAILURE(Revoke("old"));
+  std::string wrong = admin_token;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  SetTaskdFlag("log-level", "debug");
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  SetTokenFiles(TokenFile("admin", admin_token),
+                TokenFile("build-1", worker_token));
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", 1));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"w1"}));
+  const std::string graph_id =
+      Submit(WriteDag("g.json", Graph("g", {ShellTask("a", "echo hi")})));
+  PollGraph(graph_id, absl::Seconds(20), [](const v1::Graph& g) {
+    return g.summary().state() == v1::GRAPH_STATE_SUCCEEDED;
+  });
+  // Refused tries, each logged.
+  RawUnary(address(), "/vitte.task.v1.TaskService/ListGraphs", "",
+           Bearer(wrong));
+  RawUnary(address(), "/vitte.task.v1.TaskService/ListGraphs", "",
+           Bearer(revoked_token));
+  RawUnary(address(), "/vitte.task.v1.TaskService/ListGraphs", "",
+           {{"authorization", "Bearer not-a-token-but-a-password"}});
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    return absl::StrContains(coordinator().Stderr(),
+                             "authentication failed: reason=wrong_secret");
+  })) << coordinator().Stderr();
+
+  std::vector<std::pair<std::string, std::string>> seen = {
+      {"daemon log", coordinator().Stderr()},
+      {"worker log", worker("w1").Stderr()},
+      {"status", Cli({"status", graph_id, "--attempts"}).out},
+      {"status json", Cli({"status", graph_id, "--output", "json"}).out},
+      {"list json", Cli({"list", "--output", "json"}).out},
+      {"workers json", Cli({"workers", "--output", "json"}).out},
+      {"token list",
+       RunTaskd({"token", "list", "--db", Path("coordinator.db")}).out},
+      {"token list json", RunTaskd({"token", "list", "--db",
+                                    Path("coordinator.db"), "--output", "json"})
+                              .out},
+  };
+  absl::StatusOr<HttpReply> metrics = HttpGet(http_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  seen.emplace_back("metrics", metrics->body);
+  // The daemon's log does name the ids and the names, which open nothing.
+  EXPECT_TRUE(absl::StrContains(coordinator().Stderr(),
+                                "token_id=" + admin_token.substr(4, 16)));
+  for (const std::string& secret :
+       {SecretOf(admin_token), SecretOf(worker_token),
+        SecretOf(revoked_token), SecretOf(wrong),
+        std::string("not-a-token-but-a-password")}) {
+    for (const auto& [what, text] : seen) {
+      EXPECT_FALSE(absl::StrContains(text, secret))
+          << what << " shows a secret";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vitte::task::integration
