@@ -9,6 +9,9 @@ packages=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
+  # the daemons' --config files are TOML (common/config_file.cc, toml++
+  # used header-only there, so the packages gain no runtime dependency)
+  libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
   # the TLS tests make their certificates with the openssl command
