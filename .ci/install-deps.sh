@@ -11,6 +11,9 @@ packages=(
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
   # SHA-256 of the daemon's tokens (libcrypto)
   libssl-dev
+  # the daemons' --config files are TOML (common/config_file.cc, toml++
+  # used header-only there, so the packages gain no runtime dependency)
+  libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
   # the TLS tests make their certificates with the openssl command

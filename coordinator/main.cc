@@ -25,12 +25,16 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   vitte::task::FlagParser flags(
       "vitte-taskd: the vitte-task coordinator.\n"
-      "Usage: vitte-taskd [--listen 127.0.0.1:7070] [--db vitte-taskd.db]\n"
+      "Usage: vitte-taskd [--config FILE] [--listen 127.0.0.1:7070] "
+      "[--db vitte-taskd.db]\n"
       "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca "
       "FILE]]\n"
       "                   [--auth tokens]\n"
       "       vitte-taskd token create|list|revoke ... (see vitte-taskd "
       "token --help)");
+  // Every flag below can also be a key of the --config file.
+  flags.AddConfigFileFlag("config");
+  flags.AddPrintConfigFlag("print-config");
   flags.AddString("listen", &options.listen,
                   "host:port to serve clients and workers on; port 0 picks a "
                   "free port (see --port-file); an address other than "

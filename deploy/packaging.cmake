@@ -48,7 +48,7 @@ set(CPACK_COMPONENT_TASKD_DESCRIPTION
   "vitte-task coordinator daemon (vitte-taskd)\n\
 Keeps every task graph and task state in SQLite and hands ready tasks to\n\
 vitte-worker processes. Ships a hardened systemd unit, vitte-taskd.service,\n\
-configured by /etc/vitte-task/taskd.conf.")
+configured by /etc/vitte-task/vitte-taskd.toml.")
 set(CPACK_DEBIAN_TASKD_PACKAGE_NAME vitte-taskd)
 set(CPACK_DEBIAN_TASKD_PACKAGE_DEPENDS "${VITTE_RUNTIME_DEPENDS}")
 set(CPACK_DEBIAN_TASKD_PACKAGE_SUGGESTS "vitte-task, vitte-worker")
@@ -60,7 +60,7 @@ set(CPACK_COMPONENT_WORKER_DESCRIPTION
   "vitte-task worker daemon (vitte-worker)\n\
 Runs the tasks a vitte-taskd coordinator hands it, as the system user\n\
 \"vitte\". Ships a hardened systemd unit template, vitte-worker@NAME.service,\n\
-configured by /etc/vitte-task/worker.conf.")
+configured by /etc/vitte-task/vitte-worker.toml.")
 set(CPACK_DEBIAN_WORKER_PACKAGE_NAME vitte-worker)
 # passwd: useradd, for the system user where systemd-sysusers is missing
 # (containers).

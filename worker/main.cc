@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -38,8 +39,9 @@ std::string HostName() {
 int main(int argc, char** argv) {
   std::string coordinator = "127.0.0.1:7070";
   vitte::task::SessionOptions session;
-  session.name = HostName();
-  int64_t slots = std::thread::hardware_concurrency();
+  // 0 and "" stand for the machine's core count and host name, so that
+  // --print-config and the shipped config file are the same everywhere.
+  int64_t slots = 0;
   int64_t prefetch = 0;
   bool noop = false;
   std::string trace_file;
@@ -59,20 +61,23 @@ int main(int argc, char** argv) {
   vitte::task::FlagParser flags(
       "vitte-worker: runs vitte-task tasks on this machine.\n"
       "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
-      "[--label key=value]...");
+      "[--label key=value]...\n"
+      "       vitte-worker --config FILE");
+  // Every flag below can also be a key of the --config file.
+  flags.AddConfigFileFlag("config");
+  flags.AddPrintConfigFlag("print-config");
   flags.AddString("coordinator", &coordinator, "coordinator address host:port");
   vitte::task::ClientTlsOptions tls;
   vitte::task::AddClientTlsFlags(flags, tls, /*env_defaults=*/false);
   std::string token_file;
   vitte::task::AddTokenFileFlag(flags, token_file, /*env_defaults=*/false);
   flags.AddString("name", &session.name,
-                  "worker name, unique in the farm (default: host name)");
-  flags.AddInt("slots", &slots, "tasks run at once (default: number of cores)");
+                  "worker name, unique in the farm; empty: the host name");
+  flags.AddInt("slots", &slots, "tasks run at once; 0: the number of cores");
   flags.AddInt("prefetch", &prefetch,
               "tasks queued here beyond --slots, so that a slot that frees "
               "up starts its next task without waiting for the coordinator; "
-              "worth it for tasks shorter than a few milliseconds (default "
-              "0)");
+              "worth it for tasks shorter than a few milliseconds");
   flags.AddBool("noop", &noop,
                 "benchmarks only: report every task succeeded without "
                 "running it");
@@ -121,10 +126,12 @@ int main(int argc, char** argv) {
     std::cerr << "vitte-worker: " << s.message() << "\n";
     return 2;
   }
-  if (slots <= 0 || slots > 100'000) {
-    std::cerr << "vitte-worker: --slots must be in 1..100000\n";
+  if (slots < 0 || slots > 100'000) {
+    std::cerr << "vitte-worker: --slots must be in 0..100000\n";
     return 2;
   }
+  if (slots == 0) slots = std::max(1u, std::thread::hardware_concurrency());
+  if (session.name.empty()) session.name = HostName();
   if (prefetch < 0 || prefetch > 100'000) {
     std::cerr << "vitte-worker: --prefetch must be in 0..100000\n";
     return 2;

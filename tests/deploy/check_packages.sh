@@ -55,9 +55,12 @@ taskd=$(deb_of vitte-taskd) && {
   has_file "$taskd" /usr/bin/vitte-taskd "-rwxr-xr-x"
   has_file "$taskd" /lib/systemd/system/vitte-taskd.service "-rw-r--r--"
   has_file "$taskd" /etc/vitte-task/taskd.conf "-rw-r--r--"
+  has_file "$taskd" /etc/vitte-task/vitte-taskd.toml "-rw-r--r--"
   for m in conffiles postinst prerm postrm; do has_control "$taskd" $m; done
-  grep -qx /etc/vitte-task/taskd.conf <<< "$(dpkg-deb -I "$taskd" conffiles)" \
-    || fail "taskd.conf is not a conffile"
+  for f in taskd.conf vitte-taskd.toml; do
+    grep -qx "/etc/vitte-task/$f" <<< "$(dpkg-deb -I "$taskd" conffiles)" \
+      || fail "$f is not a conffile"
+  done
   # Libraries that the daemon links, found by dpkg-shlibdeps.
   for p in libc6 libstdc\\+\\+6 'libgrpc\+\+1[.0-9]*' 'libprotobuf[0-9]+' 'libsqlite3-0'; do
     depends_on "$taskd" "$p"
@@ -68,10 +71,13 @@ worker=$(deb_of vitte-worker) && {
   has_file "$worker" /usr/bin/vitte-worker "-rwxr-xr-x"
   has_file "$worker" "/lib/systemd/system/vitte-worker@.service" "-rw-r--r--"
   has_file "$worker" /etc/vitte-task/worker.conf "-rw-r--r--"
+  has_file "$worker" /etc/vitte-task/vitte-worker.toml "-rw-r--r--"
   has_file "$worker" /usr/lib/sysusers.d/vitte-worker.conf
   for m in conffiles postinst prerm postrm; do has_control "$worker" $m; done
-  grep -qx /etc/vitte-task/worker.conf <<< "$(dpkg-deb -I "$worker" conffiles)" \
-    || fail "worker.conf is not a conffile"
+  for f in worker.conf vitte-worker.toml; do
+    grep -qx "/etc/vitte-task/$f" <<< "$(dpkg-deb -I "$worker" conffiles)" \
+      || fail "$f is not a conffile"
+  done
   for p in libc6 'libgrpc\+\+1[.0-9]*' passwd; do depends_on "$worker" "$p"; done
 }
 cli=$(deb_of vitte-task) && {

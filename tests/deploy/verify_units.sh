@@ -68,6 +68,11 @@ require vitte-worker@.service "WorkingDirectory=/var/lib/vitte-worker/%i"
 require vitte-worker@.service KillMode=mixed
 require vitte-taskd.service "EnvironmentFile=-/etc/vitte-task/taskd.conf"
 require vitte-worker@.service "EnvironmentFile=-/etc/vitte-task/worker.conf"
+# The packages' TOML files (deploy/config/*.toml) are what the units read.
+grep -q "^ExecStart=/usr/bin/vitte-taskd --config /etc/vitte-task/vitte-taskd.toml " \
+  "$src/deploy/systemd/vitte-taskd.service" || { echo "FAIL: vitte-taskd.service does not read vitte-taskd.toml"; status=1; }
+grep -q "^ExecStart=/usr/bin/vitte-worker --config /etc/vitte-task/vitte-worker.toml " \
+  "$src/deploy/systemd/vitte-worker@.service" || { echo "FAIL: vitte-worker@.service does not read vitte-worker.toml"; status=1; }
 # The package's sysusers.d file creates the user the worker unit names, in a
 # scratch root (nothing on this machine changes).
 mkdir -p "$work/root/etc"
