@@ -9,6 +9,10 @@ packages=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
+  # HTTPS on the HTTP listener: common/http_server.cc calls OpenSSL itself
+  # (httplib's SSLServer, OpenSSL's error queue), so its headers and
+  # libraries are ours to ask for, not only a dependency of httplib's
+  libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3
   # the TLS tests make their certificates with the openssl command

@@ -62,8 +62,9 @@ absl::StatusOr<ListenVerdict> CheckListenAddress(
       flag, " ", address,
       " is not a loopback address and would be served without TLS: anyone "
       "who can reach it could see or run tasks. Listen on "
-      "127.0.0.1, serve TLS (--tls-cert and --tls-key; the HTTP listener "
-      "has no TLS yet), or give --insecure to serve in plain text anyway"));
+      "127.0.0.1, serve TLS (",
+      protection.tls_flags,
+      "), or give --insecure to serve in plain text anyway"));
 }
 
 }  // namespace vitte::task

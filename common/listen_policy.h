@@ -13,10 +13,12 @@ namespace vitte::task {
 
 // How a listener is protected.
 struct ListenProtection {
-  // The port speaks TLS (for the HTTP listener: never, for now).
+  // The port speaks TLS (gRPC with --tls-cert, HTTPS with --http-tls-cert).
   bool tls = false;
   // The operator said --insecure: serve in plain text on any address.
   bool insecure = false;
+  // The flags that turn TLS on for this listener, named by the refusal.
+  const char* tls_flags = "--tls-cert and --tls-key";
 };
 
 enum class ListenVerdict {
