@@ -9,7 +9,9 @@ packages=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libspdlog-dev libcpp-httplib-dev
-  # SHA-256 of the daemon's tokens (libcrypto)
+  # libcrypto's SHA-256 for the daemon's tokens; HTTPS on the HTTP listener
+  # (common/http_server.cc calls OpenSSL itself: httplib's SSLServer,
+  # OpenSSL's error queue)
   libssl-dev
   # the daemons' --config files are TOML (common/config_file.cc, toml++
   # used header-only there, so the packages gain no runtime dependency)

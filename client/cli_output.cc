@@ -191,19 +191,23 @@ void PrintGraphList(std::ostream& out,
 
 void PrintWorkers(std::ostream& out,
                   const std::vector<v1::WorkerInfo>& workers) {
-  std::vector<std::vector<std::string>> rows = {
-      {"WORKER", "STATE", "SLOTS", "RUNNING", "LABELS", "CONNECTED"}};
+  std::vector<std::vector<std::string>> rows = {{"WORKER", "STATE", "SLOTS",
+                                                 "RUNNING", "LABELS",
+                                                 "SERVES ONLY", "CONNECTED"}};
+  // "k=v,..." sorted, or "-".
+  auto joined = [](const google::protobuf::Map<std::string, std::string>& m) {
+    std::vector<std::string> kv;
+    for (const auto& [k, v] : m) kv.push_back(absl::StrCat(k, "=", v));
+    std::sort(kv.begin(), kv.end());
+    return kv.empty() ? std::string("-") : absl::StrJoin(kv, ",");
+  };
   for (const v1::WorkerInfo& w : workers) {
-    std::vector<std::string> labels;
-    for (const auto& [k, v] : w.labels()) labels.push_back(absl::StrCat(k, "=", v));
-    std::sort(labels.begin(), labels.end());
     std::string state = !w.connected() ? "disconnected"
                         : w.draining()  ? "draining"
                                         : "ready";
     rows.push_back({w.name(), state, absl::StrCat(w.slots()),
-                    absl::StrCat(w.running()),
-                    labels.empty() ? "-" : absl::StrJoin(labels, ","),
-                    FormatTime(w.connected_at_ms())});
+                    absl::StrCat(w.running()), joined(w.labels()),
+                    joined(w.serve_labels()), FormatTime(w.connected_at_ms())});
   }
   PrintTable(out, rows);
 }

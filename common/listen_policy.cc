@@ -64,8 +64,10 @@ absl::StatusOr<ListenVerdict> CheckListenAddress(
       flag, " ", address, " is not a loopback address and would be served ",
       !protection.tls ? "without TLS" : "without tokens",
       ": anyone who can reach it could see or run tasks. Listen on "
-      "127.0.0.1, serve TLS (--tls-cert and --tls-key) and require tokens "
-      "(--auth tokens), or give --insecure to serve it anyway"));
+      "127.0.0.1, serve TLS (",
+      protection.tls_flags,
+      ") and require tokens (--auth tokens), or give --insecure to serve it "
+      "anyway"));
 }
 
 }  // namespace vitte::task

@@ -12,13 +12,15 @@ namespace vitte::task {
 
 // How a listener is protected.
 struct ListenProtection {
-  // The port speaks TLS (for the HTTP listener: never, for now).
+  // The port speaks TLS (gRPC with --tls-cert, HTTPS with --http-tls-cert).
   bool tls = false;
   // The operator said --insecure: serve unprotected on any address.
   bool insecure = false;
   // Every caller must present a token (--auth tokens). Off loopback, a port
   // needs both: TLS alone lets anyone in, and tokens alone travel in clear.
   bool authenticated = false;
+  // The flags that turn TLS on for this listener, named by the refusal.
+  const char* tls_flags = "--tls-cert and --tls-key";
 };
 
 enum class ListenVerdict {

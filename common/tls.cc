@@ -4,49 +4,18 @@
 #include <utility>
 #include <vector>
 
-#include <errno.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/security/server_credentials.h>
-
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/bearer_token.h"
-#include "common/file_util.h"
 #include "common/flags.h"
+#include "common/pem.h"
 
 namespace vitte::task {
-namespace {
-
-// The contents of the PEM file given to `flag`. gRPC would take garbage and
-// fail later with a message that names neither, so check here that it at
-// least holds a block of the expected kind ("CERTIFICATE", "PRIVATE KEY").
-absl::StatusOr<std::string> ReadPem(const std::string& flag,
-                                    const std::string& path,
-                                    const std::string& kind) {
-  absl::StatusOr<std::string> content = ReadFile(path);
-  if (!content.ok()) {
-    return absl::Status(content.status().code(),
-                        absl::StrCat(flag, ": ", content.status().message()));
-  }
-  const std::string& pem = *content;
-  size_t begin = pem.find("-----BEGIN ");
-  size_t line_end = pem.find("-----", begin == std::string::npos ? 0 : begin + 11);
-  if (begin == std::string::npos || line_end == std::string::npos ||
-      !absl::StrContains(pem.substr(begin, line_end - begin), kind)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, ": \"", path, "\" holds no PEM ", kind,
-        " (a block starting \"-----BEGIN ... ", kind, "-----\")"));
-  }
-  return pem;
-}
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTlsOptions& tls) {

@@ -393,11 +393,11 @@ std::vector<WorkerView> Coordinator::ListWorkers() {
   absl::MutexLock lock(&mu_);
   std::vector<WorkerView> out;
   for (const auto& [id, s] : sessions_) {
-    out.push_back({s.registration.name, id, s.registration.slots,
-                   s.registration.prefetch,
-                   static_cast<int32_t>(s.running.size()),
-                   s.registration.labels, s.connected_at_ms,
-                   absl::ToUnixMillis(s.last_seen), s.connected, s.draining});
+    out.push_back(
+        {s.registration.name, id, s.registration.slots, s.registration.prefetch,
+         static_cast<int32_t>(s.running.size()), s.registration.labels,
+         s.registration.serve_labels, s.connected_at_ms,
+         absl::ToUnixMillis(s.last_seen), s.connected, s.draining});
   }
   std::sort(out.begin(), out.end(),
             [](const WorkerView& a, const WorkerView& b) {
@@ -474,8 +474,8 @@ void Coordinator::Dispatch(Effects& fx) {
 bool Coordinator::StartNextFor(Session& session, Effects& fx) {
   const int64_t now = clock_.NowMs();
   while (true) {
-    std::optional<ReadyEntry> entry =
-        ready_.PopFor(session.registration.labels);
+    std::optional<ReadyEntry> entry = ready_.PopFor(
+        session.registration.labels, session.registration.serve_labels);
     if (!entry) return false;
     auto g = graphs_.find(entry->graph_id);
     // Entries are removed lazily: skip those of finished graphs and of
@@ -507,9 +507,9 @@ bool Coordinator::StartNextFor(Session& session, Effects& fx) {
                  absl::StrCat("number=", a.number)}, fx.decisions);
 
     const TaskSpec& spec = run.task(index);
-    fx.assignments[session.id].push_back(
-        {a.id, a.graph_id, spec.id, spec.command, spec.env, spec.cwd,
-         spec.timeout_s});
+    fx.assignments[session.id].push_back({a.id, a.graph_id, spec.id,
+                                          spec.command, spec.env, spec.cwd,
+                                          spec.timeout_s, spec.labels});
     // A worker holding fewer attempts than slots idles until this
     // assignment arrives: its batch must not wait.
     if (static_cast<int>(session.running.size()) - session.unsent <

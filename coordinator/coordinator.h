@@ -62,7 +62,11 @@ class GraphWatcher {
 struct WorkerRegistration {
   std::string name;
   int32_t slots = 1;
+  // OpenSession adds serve_labels to these (a serve-label is also a label).
   Labels labels;
+  // When not empty, the worker takes only tasks that require every one of
+  // these (WorkerTakes), e.g. {pool: release} for release-only machines.
+  Labels serve_labels;
   // Attempts the worker still runs or has results for (see
   // OpenSession).
   std::vector<AttemptId> held_attempts;
@@ -78,7 +82,8 @@ struct WorkerView {
   int32_t slots = 0;
   int32_t prefetch = 0;
   int32_t running = 0;
-  Labels labels;
+  Labels labels;  // serve_labels included
+  Labels serve_labels;
   int64_t connected_at_ms = 0;
   int64_t last_seen_ms = 0;
   bool connected = true;

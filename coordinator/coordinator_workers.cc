@@ -24,6 +24,13 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
         absl::StrCat("worker \"", registration.name, "\" asked for a prefetch of ",
                      registration.prefetch, "; expected 0..100000"));
   }
+  // A serve-label is also a label, so that the tasks it asks for match.
+  if (absl::Status merged =
+          MergeServeLabels(registration.serve_labels, registration.labels);
+      !merged.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker \"", registration.name, "\": ", merged.message()));
+  }
   SessionId id;
   uint64_t seq = 0;
   {
@@ -68,10 +75,14 @@ absl::StatusOr<SessionId> Coordinator::OpenSession(
       }
       EraseSession(previous->second);
     }
-    spdlog::info("worker \"{}\" connected: session {}, {} slots, {} attempts "
-                 "kept, {} re-queued",
-                 name, id, registration.slots, adopted.size(),
-                 forgotten.size());
+    spdlog::info(
+        "worker \"{}\" connected: session {}, {} slots, {} attempts "
+        "kept, {} re-queued{}",
+        name, id, registration.slots, adopted.size(), forgotten.size(),
+        registration.serve_labels.empty()
+            ? std::string()
+            : absl::StrCat("; serves only tasks labelled ",
+                           FormatLabels(registration.serve_labels, ",")));
     session_by_name_[name] = id;
     s.id = id;
     s.registration = std::move(registration);

@@ -1,10 +1,12 @@
 #include "coordinator/dashboard_api.h"
 
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/dag.h"
+#include "common/labels.h"
 #include "common/status_macros.h"
 #include "coordinator/proto_convert.h"
 
@@ -116,11 +118,22 @@ absl::StatusOr<v1::GraphEstimate> DashboardApi::Estimate(
       p.past_ms = std::move(it->second);
     }
   }
-  // Every connected worker that takes tasks counts, whatever its labels:
-  // part of the honest lower bound (see Estimator::Estimate).
+  // Every connected worker that takes tasks counts if it may run at least
+  // one task of the graph (WorkerTakes): the others cannot help, so leaving
+  // them out keeps the bound honest. Which worker may run which task is
+  // otherwise ignored (see Estimator::Estimate). E.g. a worker serving
+  // only pool=release adds nothing to a graph of unlabelled tasks.
+  std::set<Labels> required;  // distinct label sets: usually one or two
+  for (const TaskSpec& spec : specs) required.insert(spec.labels);
   int32_t slots = 0;
   for (const WorkerView& w : coordinator_.ListWorkers()) {
-    if (w.connected && !w.draining) slots += w.slots;
+    if (!w.connected || w.draining) continue;
+    for (const Labels& r : required) {
+      if (WorkerTakes(r, w.labels, w.serve_labels)) {
+        slots += w.slots;
+        break;
+      }
+    }
   }
   GraphEstimate e = estimator_.Estimate(dag, progress, slots);
 

@@ -65,8 +65,9 @@ int main(int argc, char** argv) {
   flags.AddString("metrics-listen", &options.metrics_listen,
                   "host:port to serve HTTP on: /metrics (Prometheus), the "
                   "dashboard at /, its JSON API under /api/ (port 0 picks "
-                  "one; empty: no HTTP); plain HTTP, so off loopback it needs "
-                  "--insecure");
+                  "one; empty: no HTTP); plain HTTP unless --http-tls-cert, "
+                  "so off loopback it needs that or --insecure");
+  vitte::task::AddHttpTlsFlags(flags, options.http_tls);
   flags.AddString("http-port-file", &http_port_file,
                   "write the bound HTTP port to this file once listening");
   flags.AddString("db", &options.db_path,

@@ -145,7 +145,10 @@ void ToProto(const LogsView& in, v1::GetLogsResponse& out) {
 }
 
 WorkerRegistration FromProto(const v1::Register& in) {
-  return {in.name(), in.slots(), ToMap(in.labels()),
+  return {in.name(),
+          in.slots(),
+          ToMap(in.labels()),
+          ToMap(in.serve_labels()),
           {in.held_attempt_ids().begin(), in.held_attempt_ids().end()},
           in.prefetch()};
 }
@@ -208,6 +211,7 @@ void ToProto(const Assignment& in, v1::Assignment& out) {
   FillMap(in.env, *out.mutable_env());
   out.set_cwd(in.cwd);
   out.set_timeout_s(in.timeout_s);
+  FillMap(in.labels, *out.mutable_labels());
 }
 
 void ToProto(const WorkerView& in, v1::WorkerInfo& out) {
@@ -216,6 +220,7 @@ void ToProto(const WorkerView& in, v1::WorkerInfo& out) {
   out.set_prefetch(in.prefetch);
   out.set_running(in.running);
   FillMap(in.labels, *out.mutable_labels());
+  FillMap(in.serve_labels, *out.mutable_serve_labels());
   out.set_connected_at_ms(in.connected_at_ms);
   out.set_session_id(in.session_id);
   out.set_connected(in.connected);

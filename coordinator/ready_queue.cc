@@ -4,14 +4,6 @@
 
 namespace vitte::task {
 
-bool LabelsMatch(const Labels& required, const Labels& worker) {
-  for (const auto& [key, value] : required) {
-    auto it = worker.find(key);
-    if (it == worker.end() || it->second != value) return false;
-  }
-  return true;
-}
-
 void ReadyQueue::Push(const Labels& required, ReadyEntry entry) {
   std::string key = required.empty() ? std::string() : codec::EncodeMap(required);
   Bucket& bucket = buckets_[key];
@@ -20,10 +12,12 @@ void ReadyQueue::Push(const Labels& required, ReadyEntry entry) {
   ++size_;
 }
 
-std::optional<ReadyEntry> ReadyQueue::PopFor(const Labels& worker_labels) {
+std::optional<ReadyEntry> ReadyQueue::PopFor(const Labels& worker_labels,
+                                             const Labels& serve_labels) {
   Bucket* best = nullptr;
   for (auto& [key, bucket] : buckets_) {
-    if (bucket.heap.empty() || !LabelsMatch(bucket.required, worker_labels)) {
+    if (bucket.heap.empty() ||
+        !WorkerTakes(bucket.required, worker_labels, serve_labels)) {
       continue;
     }
     if (best == nullptr || Later()(best->heap.top(), bucket.heap.top())) {

@@ -1,5 +1,6 @@
 // Ready tasks of every graph, handed out highest priority first, then in
-// submission order, to workers whose labels satisfy the task's.
+// submission order, to workers whose labels satisfy the task's (and whose
+// serve-labels the task's labels satisfy, see WorkerTakes).
 #ifndef VITTE_COORDINATOR_READY_QUEUE_H_
 #define VITTE_COORDINATOR_READY_QUEUE_H_
 
@@ -11,14 +12,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/labels.h"
 #include "coordinator/types.h"
 
 namespace vitte::task {
-
-using Labels = std::map<std::string, std::string>;
-
-// True when `worker` carries every label of `required` with the same value.
-bool LabelsMatch(const Labels& required, const Labels& worker);
 
 struct ReadyEntry {
   int32_t priority = 0;
@@ -30,15 +27,17 @@ struct ReadyEntry {
 };
 
 // Tasks are grouped by the exact label set they require, one heap per set,
-// so picking for a worker costs O(distinct label sets + log n), not O(n).
+// so picking for a worker costs O(distinct label sets + log n), not O(n):
+// both label checks (WorkerTakes) depend only on a bucket's label set.
 // Entries are removed lazily: the caller re-checks that a popped task is
 // still ready. Not thread-safe; owned and locked by the Coordinator.
 class ReadyQueue {
  public:
   void Push(const Labels& required, ReadyEntry entry);
   // Removes and returns the best entry that a worker with `worker_labels`
-  // may run, or nothing.
-  std::optional<ReadyEntry> PopFor(const Labels& worker_labels);
+  // and `serve_labels` may run (WorkerTakes), or nothing.
+  std::optional<ReadyEntry> PopFor(const Labels& worker_labels,
+                                   const Labels& serve_labels = {});
   // Entries, stale ones included.
   size_t size() const { return size_; }
   void Clear() {

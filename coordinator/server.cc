@@ -33,12 +33,14 @@ absl::Status CheckListeners(const ServerOptions& options) {
        {.tls = options.tls.enabled(),
         .insecure = options.insecure,
         .authenticated = options.auth.require_tokens}},
-      // The HTTP listener has no TLS yet, whatever the gRPC port has.
+      // HTTPS has its own flags: the gRPC port's TLS does not carry over.
+      // Its API asks for the same tokens as the gRPC port.
       {"--metrics-listen",
        options.metrics_listen,
-       {.tls = false,
+       {.tls = options.http_tls.enabled(),
         .insecure = options.insecure,
-        .authenticated = options.auth.require_tokens}},
+        .authenticated = options.auth.require_tokens,
+        .tls_flags = "--http-tls-cert and --http-tls-key"}},
   };
   for (const Listener& l : listeners) {
     ASSIGN_OR_RETURN(ListenVerdict verdict,
@@ -143,8 +145,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!options.metrics_listen.empty()) {
     s->http_ = std::make_unique<HttpServer>();
     AddHttpRoutes(*s->http_, *s->coordinator_);
-    ASSIGN_OR_RETURN(s->http_port_, s->http_->Start(options.metrics_listen));
-    spdlog::info("serving HTTP (metrics, dashboard) on {} (port {})",
+    ASSIGN_OR_RETURN(s->http_port_,
+                     s->http_->Start(options.metrics_listen, options.http_tls));
+    spdlog::info("serving {} (metrics, dashboard) on {} (port {})",
+                 !options.http_tls.enabled() ? "HTTP"
+                 : options.http_tls.client_ca_file.empty()
+                     ? "HTTPS"
+                     : "HTTPS, client certificates required",
                  options.metrics_listen, s->http_port_);
   }
   // Leases are checked often enough that a lost worker is noticed within

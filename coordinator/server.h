@@ -40,9 +40,11 @@ struct ServerOptions {
   // TLS on the gRPC port (both services); off when empty.
   ServerTlsOptions tls;
   // host:port for HTTP (/metrics, the dashboard and its JSON API); port 0
-  // picks a free one (see http_port()). Empty: no HTTP listener. Plain HTTP
-  // always, for now.
+  // picks a free one (see http_port()). Empty: no HTTP listener.
   std::string metrics_listen;
+  // HTTPS on metrics_listen; plain HTTP when empty. Independent of `tls`:
+  // the HTTP clients (browsers, Prometheus) are not the gRPC ones.
+  HttpTlsOptions http_tls;
   // Who may call: tokens, their rate.
   AuthOptions auth;
   // Allows listening without protection on a non-loopback address (see

@@ -149,6 +149,8 @@ struct Assignment {
   std::map<std::string, std::string> env;
   std::string cwd;
   int64_t timeout_s = 0;
+  // The task's labels, for the worker's own serve-label check.
+  std::map<std::string, std::string> labels;
 };
 
 // A change of one task (or, with task_index < 0, of the graph), in the

@@ -1,4 +1,5 @@
 // vitte-worker: runs tasks for a vitte-task coordinator.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,13 +9,12 @@
 #include <thread>
 #include <tuple>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/flags.h"
 #include "common/http_server.h"
+#include "common/labels.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   std::string http_port_file;
   std::vector<std::string> labels;
+  std::vector<std::string> serve_labels;
   std::string log_level = "info";
   std::string log_format = "text";
   absl::Duration drain_timeout = absl::Minutes(5);
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
       "vitte-worker: runs vitte-task tasks on this machine.\n"
       "Usage: vitte-worker --coordinator HOST:PORT [--name NAME] [--slots N] "
       "[--label key=value]...\n"
+      "                    [--serve-label key=value]...\n"
       "       vitte-worker --config FILE");
   // Every flag below can also be a key of the --config file.
   flags.AddConfigFileFlag("config");
@@ -87,10 +89,16 @@ int main(int argc, char** argv) {
   flags.AddString("metrics-listen", &metrics_listen,
                   "host:port to serve /metrics (Prometheus) on; port 0 picks "
                   "a free one (see --http-port-file); empty: no HTTP");
+  vitte::task::HttpTlsOptions http_tls;
+  vitte::task::AddHttpTlsFlags(flags, http_tls);
   flags.AddString("http-port-file", &http_port_file,
                   "write the bound HTTP port to this file once listening");
   flags.AddRepeated("label", &labels,
                     "key=value label offered to tasks; repeatable");
+  flags.AddRepeated("serve-label", &serve_labels,
+                    "key=value: take only tasks that require this label, "
+                    "never unlabelled ones; implies --label key=value; "
+                    "repeatable (a task must then require every one)");
   flags.AddDuration("drain-timeout", &drain_timeout,
                     "on SIGTERM, how long running tasks may take to finish "
                     "before they are stopped and handed back");
@@ -171,15 +179,32 @@ int main(int argc, char** argv) {
     }
     runner_options.run_as = *std::move(user);
   }
-  for (const std::string& label : labels) {
-    std::pair<std::string, std::string> kv =
-        absl::StrSplit(label, absl::MaxSplits('=', 1));
-    if (kv.first.empty() || label.find('=') == std::string::npos) {
-      std::cerr << "vitte-worker: --label wants key=value, got \"" << label
-                << "\"\n";
-      return 2;
+  // --label and --serve-label values into `out`; false after telling why.
+  auto parse_labels = [](const char* flag, const std::vector<std::string>& in,
+                         vitte::task::Labels& out) {
+    for (const std::string& label : in) {
+      std::pair<std::string, std::string> kv =
+          absl::StrSplit(label, absl::MaxSplits('=', 1));
+      if (kv.first.empty() || label.find('=') == std::string::npos) {
+        std::cerr << "vitte-worker: --" << flag << " wants key=value, got \""
+                  << label << "\"\n";
+        return false;
+      }
+      out[kv.first] = kv.second;
     }
-    session.labels[kv.first] = kv.second;
+    return true;
+  };
+  if (!parse_labels("label", labels, session.labels) ||
+      !parse_labels("serve-label", serve_labels, session.serve_labels)) {
+    return 2;
+  }
+  // The coordinator does the same merge and refuses a contradiction; here
+  // it fails at start rather than at every reconnection.
+  if (absl::Status merged =
+          vitte::task::MergeServeLabels(session.serve_labels, session.labels);
+      !merged.ok()) {
+    std::cerr << "vitte-worker: " << merged.message() << "\n";
+    return 2;
   }
 
   sigset_t stop_signals;
@@ -228,7 +253,8 @@ int main(int argc, char** argv) {
     tracer = std::make_unique<vitte::task::TracingRunner>(**runner, trace_file);
   }
   vitte::task::Worker worker(tracer ? *tracer : **runner,
-                             static_cast<int>(slots), {}, &metrics);
+                             static_cast<int>(slots), {}, &metrics,
+                             session.serve_labels);
   session.metrics = &metrics;
   session.tls = tls;
   vitte::task::WorkerSession link(*channel, worker, session);
@@ -236,12 +262,13 @@ int main(int argc, char** argv) {
   vitte::task::HttpServer http;
   if (!metrics_listen.empty()) {
     vitte::task::AddMetricsRoute(http, metrics);
-    absl::StatusOr<int> port = http.Start(metrics_listen);
+    absl::StatusOr<int> port = http.Start(metrics_listen, http_tls);
     if (!port.ok()) {
       spdlog::error("cannot serve metrics: {}", port.status().ToString());
       return 1;
     }
-    spdlog::info("serving /metrics on {} (port {})", metrics_listen, *port);
+    spdlog::info("serving /metrics on {} (port {}, {})", metrics_listen, *port,
+                 http_tls.enabled() ? "HTTPS" : "HTTP");
     if (!http_port_file.empty()) {
       absl::Status written = vitte::task::WriteFileAtomically(
           http_port_file, absl::StrCat(*port, "\n"));
@@ -256,6 +283,10 @@ int main(int argc, char** argv) {
                !tls.enabled()            ? "plain text"
                : tls.cert_file.empty() ? "TLS"
                                        : "TLS with a client certificate");
+  if (!session.serve_labels.empty()) {
+    spdlog::info("serving only tasks labelled {}",
+                 vitte::task::FormatLabels(session.serve_labels, ","));
+  }
   std::thread serving([&] { link.Run(); });
 
   // SIGTERM drains (the way service managers stop things); SIGINT, or a

@@ -27,6 +27,7 @@ WorkAssignment FromProto(const v1::Assignment& in) {
   out.process.env["VITTE_TASK_ID"] = in.task_id();
   out.process.env["VITTE_ATTEMPT_ID"] = std::to_string(in.attempt_id());
   out.process.cwd = in.cwd();
+  out.labels.insert(in.labels().begin(), in.labels().end());
   if (in.timeout_s() > 0) out.process.timeout = absl::Seconds(in.timeout_s());
   return out;
 }
@@ -155,6 +156,9 @@ bool WorkerSession::RunOnce() {
   hello.mutable_register_()->set_prefetch(options_.prefetch);
   for (const auto& [k, v] : options_.labels) {
     (*hello.mutable_register_()->mutable_labels())[k] = v;
+  }
+  for (const auto& [k, v] : options_.serve_labels) {
+    (*hello.mutable_register_()->mutable_serve_labels())[k] = v;
   }
   // What survived the previous session: the coordinator keeps the attempts
   // still current with this session and cancels the others.

@@ -27,6 +27,10 @@ namespace vitte::task {
 struct SessionOptions {
   std::string name;
   std::map<std::string, std::string> labels;
+  // Register.serve_labels: the worker takes only tasks requiring all of
+  // these. Each should also be in `labels` (the coordinator adds them, an
+  // older one does not).
+  std::map<std::string, std::string> serve_labels;
   // Assignments wanted beyond the worker's slots (Register.prefetch).
   int32_t prefetch = 0;
   // While every slot is busy and tasks wait in the worker's queue, results

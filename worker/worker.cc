@@ -3,14 +3,16 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace vitte::task {
 
 Worker::Worker(CommandRunner& runner, int slots, WorkerOutputOptions output,
-               MetricsRegistry* metrics)
+               MetricsRegistry* metrics, Labels serve_labels)
     : runner_(runner),
       slots_(slots),
+      serve_labels_(std::move(serve_labels)),
       output_options_(output),
       metrics_registry_(metrics) {
   if (metrics == nullptr) return;
@@ -65,16 +67,46 @@ Worker::~Worker() {
 
 void Worker::Assign(std::vector<WorkAssignment> assignments) {
   std::vector<WorkAssignment> starts;
+  std::vector<std::string> refused;  // logged once the lock is released
   {
     absl::MutexLock lock(&mu_);
     for (WorkAssignment& a : assignments) {
       bool held = running_.contains(a.attempt_id);
       for (const WorkAssignment& q : queue_) held |= q.attempt_id == a.attempt_id;
-      if (!held) queue_.push_back(std::move(a));
+      if (held) continue;
+      if (!LabelsMatch(serve_labels_, a.labels)) {
+        // A resent refused attempt whose result still waits: one is enough.
+        for (const WorkResult& r : results_)
+          held |= r.attempt_id == a.attempt_id;
+        if (!held) {
+          results_.push_back({a.attempt_id, Refusal(a)});
+          refused.push_back(absl::StrCat("attempt ", a.attempt_id, " (",
+                                         a.graph_id, " task \"", a.task_id,
+                                         "\") ", results_.back().result.error));
+        }
+        continue;
+      }
+      queue_.push_back(std::move(a));
     }
     starts = FillSlotsLocked();
   }
+  for (const std::string& line : refused) spdlog::warn("{}", line);
+  if (metrics_.not_started != nullptr && !refused.empty()) {
+    metrics_.not_started->Increment(refused.size());
+  }
   StartAll(std::move(starts));
+}
+
+ProcessResult Worker::Refusal(const WorkAssignment& a) const {
+  ProcessResult r;
+  r.error = absl::StrCat(
+      "refused by the worker: it serves only tasks labelled ",
+      FormatLabels(serve_labels_, ","), " (--serve-label), and task \"",
+      a.task_id, "\" has ",
+      a.labels.empty() ? "no labels"
+                       : absl::StrCat("labels ", FormatLabels(a.labels, ",")));
+  r.started_at = r.finished_at = absl::Now();
+  return r;
 }
 
 std::vector<WorkAssignment> Worker::FillSlotsLocked() {

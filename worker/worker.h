@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/labels.h"
 #include "common/metrics.h"
 #include "worker/command_runner.h"
 
@@ -26,6 +27,8 @@ struct WorkAssignment {
   std::string graph_id;
   std::string task_id;
   ProcessSpec process;
+  // The task's labels, checked against the worker's serve-labels.
+  Labels labels;
 };
 
 struct WorkResult {
@@ -55,15 +58,18 @@ class Worker {
  public:
   // `runner` must outlive the worker. slots > 0. With `metrics` (optional,
   // must outlive the worker) it exports its slots and counts the attempts
-  // it runs (see README, "Metrics").
+  // it runs (see README, "Metrics"). With `serve_labels` (--serve-label) it
+  // refuses the attempts of tasks whose labels lack one of them (Assign).
   Worker(CommandRunner& runner, int slots, WorkerOutputOptions output = {},
-         MetricsRegistry* metrics = nullptr);
+         MetricsRegistry* metrics = nullptr, Labels serve_labels = {});
   // Cancels what still runs and waits for the runner to report it.
   ~Worker();
 
   // Starts the attempts, or queues those beyond the free slots. An attempt
   // id already held is ignored (the coordinator may resend after a
-  // reconnect).
+  // reconnect). An attempt whose labels lack a serve-label is not run: it
+  // gets a failed result at once (not started, `error` says why), which
+  // guards against a coordinator that ignores serve-labels.
   void Assign(std::vector<WorkAssignment> assignments);
   // Stops the attempts (queued or running); no result is reported for them.
   void Cancel(const std::vector<uint64_t>& attempt_ids);
@@ -116,6 +122,8 @@ class Worker {
   std::vector<WorkAssignment> FillSlotsLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartAll(std::vector<WorkAssignment> starts) ABSL_LOCKS_EXCLUDED(mu_);
+  // The failed result of an attempt refused for its labels (Assign).
+  ProcessResult Refusal(const WorkAssignment& a) const;
   void OnDone(uint64_t attempt_id, ProcessResult result);
   // The runner read output of a running attempt.
   void OnOutput(uint64_t attempt_id, OutputStream stream,
@@ -141,6 +149,7 @@ class Worker {
 
   CommandRunner& runner_;
   const int slots_;
+  const Labels serve_labels_;
   const WorkerOutputOptions output_options_;
   MetricsRegistry* const metrics_registry_;
   Metrics metrics_;

@@ -234,7 +234,8 @@ function renderEstimate(box, estimate, summary, indexOf, graphId) {
       + ` · ${known} of ${estimate.tasks} tasks timed by earlier runs`
       + (known < estimate.tasks
         ? ` (the others: ${formatDuration(Number(estimate.default_task_ms))} each)` : '')
-      + ` · ${estimate.slots} worker slots`),
+      + (estimate.slots > 0 ? ` · ${estimate.slots} worker slots`
+        : ' · no connected worker can take its tasks')),
     h('div', { class: 'critical-list' }, 'Critical path: ',
       estimate.critical_path.slice(0, 12).map((id, k) => [
         k ? ' → ' : '',

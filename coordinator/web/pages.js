@@ -320,8 +320,8 @@ export function workersPage(view) {
     error,
     h('table', { class: 'list', id: 'workers' },
       h('thead', {}, h('tr', {},
-        ['Worker', 'Status', 'Running', 'Slots', 'Prefetch', 'Labels', 'Connected since',
-         'Last seen'].map((t) => h('th', {}, t)))),
+        ['Worker', 'Status', 'Running', 'Slots', 'Prefetch', 'Labels', 'Serves only',
+         'Connected since', 'Last seen'].map((t) => h('th', {}, t)))),
       body));
   return every(2000, async () => {
     try {
@@ -340,11 +340,14 @@ export function workersPage(view) {
           h('td', { class: 'num' }, String(w.slots)),
           h('td', { class: 'num' }, String(w.prefetch)),
           h('td', {}, Object.entries(w.labels).map(([k, v]) => `${k}=${v}`).join(' ') || '–'),
+          // Absent from the JSON of a daemon older than serve-labels.
+          h('td', {}, Object.entries(w.serve_labels || {}).map(([k, v]) => `${k}=${v}`).join(' ')
+            || '–'),
           h('td', {}, formatTime(w.connected_at_ms)),
           h('td', {}, formatTime(w.last_seen_ms)));
       }));
       if (workers.length === 0) {
-        body.append(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No worker connected.')));
+        body.append(h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No worker connected.')));
       }
     } catch (e) {
       setConnection(false, e.message);

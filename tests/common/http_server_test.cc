@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -109,6 +111,43 @@ TEST(HttpServerTest, RefusesMalformedAddressAndBusyPort) {
       second.Start("127.0.0.1:" + std::to_string(*port));
   EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable)
       << again.status();
+}
+
+// HTTPS itself is tested against a real daemon with real certificates
+// (tests/integration/tls_test.cc); these are the flag mistakes caught before
+// OpenSSL sees the files, each named.
+TEST(HttpServerTest, RefusesTlsFlagsThatDoNotGoTogetherOrFilesItCannotRead) {
+  struct Case {
+    HttpTlsOptions tls;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::string missing = "/nonexistent/vitte-http-test.pem";
+  auto tls = [](std::string cert, std::string key, std::string ca) {
+    HttpTlsOptions o;
+    o.cert_file = std::move(cert);
+    o.key_file = std::move(key);
+    o.client_ca_file = std::move(ca);
+    return o;
+  };
+  const std::vector<Case> cases = {
+      {tls("c.pem", "", ""), absl::StatusCode::kInvalidArgument,
+       "--http-tls-cert and --http-tls-key go together"},
+      {tls("", "k.pem", ""), absl::StatusCode::kInvalidArgument,
+       "--http-tls-cert and --http-tls-key go together"},
+      {tls("", "", "ca.pem"), absl::StatusCode::kInvalidArgument,
+       "--http-tls-client-ca needs TLS"},
+      {tls(missing, missing, ""), absl::StatusCode::kNotFound,
+       "--http-tls-cert: cannot read \"" + missing + "\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    HttpServer server;
+    absl::StatusOr<int> port = server.Start("127.0.0.1:0", c.tls);
+    EXPECT_EQ(port.status().code(), c.code) << port.status();
+    EXPECT_NE(port.status().message().find(c.message), std::string::npos)
+        << port.status();
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace vitte::task {
@@ -63,6 +64,47 @@ TEST(ListenPolicyTest,
         }
       }
      }
+    }
+  }
+}
+
+// Each listener with the flags that protect it: the HTTP listener counts as
+// protected when it serves HTTPS (--http-tls-cert), and a refusal names the
+// flags of the listener refused, not the other one's.
+TEST(ListenPolicyTest, EachListenerIsProtectedByItsOwnTlsAndNamesIt) {
+  struct Listener {
+    std::string flag;
+    const char* tls_flags;
+  };
+  const std::vector<Listener> listeners = {
+      {"--listen", "--tls-cert and --tls-key"},
+      {"--metrics-listen", "--http-tls-cert and --http-tls-key"},
+  };
+  for (const Listener& l : listeners) {
+    for (bool tls : {false, true}) {
+      SCOPED_TRACE(l.flag + (tls ? " tls" : ""));
+      ListenProtection protection{.tls = tls,
+                                  .insecure = false,
+                                  .authenticated = true,
+                                  .tls_flags = l.tls_flags};
+      absl::StatusOr<ListenVerdict> off =
+          CheckListenAddress(l.flag, "0.0.0.0:8080", protection);
+      absl::StatusOr<ListenVerdict> on =
+          CheckListenAddress(l.flag, "127.0.0.1:8080", protection);
+      ASSERT_TRUE(on.ok()) << on.status();
+      EXPECT_EQ(*on, ListenVerdict::kLoopback);
+      if (tls) {
+        ASSERT_TRUE(off.ok()) << off.status();
+        EXPECT_EQ(*off, ListenVerdict::kProtected);
+      } else {
+        ASSERT_FALSE(off.ok());
+        EXPECT_TRUE(
+            absl::StrContains(off.status().message(),
+                              absl::StrCat("serve TLS (", l.tls_flags, ")")))
+            << off.status();
+        EXPECT_FALSE(absl::StrContains(off.status().message(), "has no TLS"))
+            << off.status();
+      }
     }
   }
 }

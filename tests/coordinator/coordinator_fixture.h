@@ -285,15 +285,20 @@ class CoordinatorTest : public ::testing::Test {
     Start();
   }
 
-  Worker Connect(const std::string& name, int32_t slots = 1,
-                 Labels labels = {}, std::vector<AttemptId> held = {}) {
-    Worker w;
-    w.conn = std::make_shared<FakeConnection>();
+  Worker Connect(const std::string& name, int32_t slots = 1, Labels labels = {},
+                 std::vector<AttemptId> held = {}) {
     WorkerRegistration reg;
     reg.name = name;
     reg.slots = slots;
     reg.labels = std::move(labels);
     reg.held_attempts = std::move(held);
+    return Open(std::move(reg));
+  }
+
+  // A worker registering with everything `reg` says (e.g. serve-labels).
+  Worker Open(WorkerRegistration reg) {
+    Worker w;
+    w.conn = std::make_shared<FakeConnection>();
     absl::StatusOr<SessionId> id = coord_->OpenSession(std::move(reg), w.conn);
     EXPECT_TRUE(id.ok()) << id.status();
     w.session = id.value_or(0);

@@ -225,6 +225,91 @@ TEST_F(CoordinatorTest, WorkerMissingOneOfTwoLabelsStaysIdle) {
   EXPECT_THAT(TaskIds(good.conn->Take()), ElementsAre("train"));
 }
 
+TEST_F(CoordinatorTest, ServeLabelWorkerTakesOnlyTasksThatRequireThem) {
+  TaskSpec release = MakeTask("release");
+  release.labels = {{"pool", "release"}};
+  TaskSpec release_linux = MakeTask("release-linux");
+  release_linux.labels = {{"pool", "release"}, {"os", "linux"}};
+  TaskSpec nightly = MakeTask("nightly");
+  nightly.labels = {{"pool", "nightly"}};
+  // The unlabelled tasks come first and have the higher priority: a queue
+  // that ignored serve-labels would hand them to the signer.
+  GraphId id = Submit(
+      MakeGraph("g", {MakeTask("plain1", {}, 5), MakeTask("plain2", {}, 5),
+                      release, release_linux, nightly}));
+
+  WorkerRegistration reg;
+  reg.name = "signer";
+  reg.slots = 8;
+  reg.serve_labels = {{"pool", "release"}};
+  Worker signer = Open(reg);
+  // release-linux also needs os=linux, which the signer lacks.
+  std::vector<Assignment> got = signer.conn->Take();
+  EXPECT_THAT(TaskIds(got), ElementsAre("release"));
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].labels, (Labels{{"pool", "release"}}));
+  EXPECT_EQ(StateOf(id, "plain1"), TaskState::kReady);
+
+  // A plain worker gets the unlabelled tasks, and nothing labelled.
+  Worker plain = Connect("plain", 8);
+  EXPECT_THAT(TaskIds(plain.conn->Take()), ElementsAre("plain1", "plain2"));
+  EXPECT_EQ(StateOf(id, "release-linux"), TaskState::kReady);
+  EXPECT_EQ(StateOf(id, "nightly"), TaskState::kReady);
+
+  // A serve-label is a label: with os=linux too, release-linux matches.
+  reg.name = "linux-signer";
+  reg.labels = {{"os", "linux"}};
+  Worker linux_signer = Open(reg);
+  EXPECT_THAT(TaskIds(linux_signer.conn->Take()), ElementsAre("release-linux"));
+  EXPECT_EQ(StateOf(id, "nightly"), TaskState::kReady);
+
+  std::vector<WorkerView> workers = coord_->ListWorkers();
+  ASSERT_THAT(workers, SizeIs(3));
+  EXPECT_EQ(workers[0].name, "linux-signer");
+  EXPECT_EQ(workers[0].labels, (Labels{{"os", "linux"}, {"pool", "release"}}));
+  EXPECT_EQ(workers[0].serve_labels, (Labels{{"pool", "release"}}));
+  EXPECT_THAT(workers[1].serve_labels, IsEmpty());
+  EXPECT_EQ(workers[2].name, "signer");
+  EXPECT_EQ(workers[2].labels, (Labels{{"pool", "release"}}));
+}
+
+TEST_F(CoordinatorTest,
+       RequeuedUnlabelledTaskWaitsRatherThanGoToServeLabelWorker) {
+  // The plain worker leaves while running `a`: `a` goes back to the queue
+  // with the signer as the only worker, idle with free slots.
+  Worker plain = Connect("plain", 1);
+  GraphId id = Submit(MakeGraph("g", {MakeTask("a")}));
+  ASSERT_THAT(TaskIds(plain.conn->Take()), ElementsAre("a"));
+  WorkerRegistration reg;
+  reg.name = "signer";
+  reg.slots = 4;
+  reg.serve_labels = {{"pool", "release"}};
+  Worker signer = Open(reg);
+  coord_->Goodbye(plain.session);
+  EXPECT_THAT(signer.conn->Take(), IsEmpty());
+  EXPECT_EQ(StateOf(id, "a"), TaskState::kReady);
+  Worker back = Connect("plain2", 1);
+  EXPECT_THAT(TaskIds(back.conn->Take()), ElementsAre("a"));
+}
+
+TEST_F(CoordinatorTest, ServeLabelContradictingALabelIsRefused) {
+  WorkerRegistration reg;
+  reg.name = "confused";
+  reg.slots = 1;
+  reg.labels = {{"pool", "nightly"}};
+  reg.serve_labels = {{"pool", "release"}};
+  absl::StatusOr<SessionId> id =
+      coord_->OpenSession(reg, std::make_shared<FakeConnection>());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(id.status().message()),
+              HasSubstr("serve-label pool=release contradicts label "
+                        "pool=nightly"));
+  // The same value twice is fine.
+  reg.labels = {{"pool", "release"}};
+  EXPECT_TRUE(
+      coord_->OpenSession(reg, std::make_shared<FakeConnection>()).ok());
+}
+
 // --- Failures and retries ---
 
 TEST_F(CoordinatorTest, FailureSkipsDependentsAndRestOfGraphGoesOn) {

@@ -234,6 +234,33 @@ TEST_F(DashboardApiTest, EstimateWithoutHistoryUsesTheDefault) {
   EXPECT_EQ(e.slots(), 0);  // no worker
 }
 
+TEST_F(DashboardApiTest, EstimateCountsOnlyWorkersThatMayRunATask) {
+  Worker plain = Connect("plain", 2);
+  WorkerRegistration reg;
+  reg.name = "signer";
+  reg.slots = 4;
+  reg.serve_labels = {{"pool", "release"}};
+  Worker signer = Open(reg);
+  GraphId unlabelled = Submit(MakeGraph("u", {MakeTask("a")}));
+  ASSERT_OK_AND_ASSIGN(v1::GraphEstimate u,
+                       Api().Estimate(absl::StrCat(unlabelled)));
+  EXPECT_EQ(u.slots(), 2);  // the signer never takes an unlabelled task
+
+  TaskSpec release = MakeTask("sign");
+  release.labels = {{"pool", "release"}};
+  GraphId signing = Submit(MakeGraph("s", {release}));
+  ASSERT_OK_AND_ASSIGN(v1::GraphEstimate s,
+                       Api().Estimate(absl::StrCat(signing)));
+  EXPECT_EQ(s.slots(), 4);  // the plain worker lacks pool=release
+
+  TaskSpec nowhere = MakeTask("nowhere");
+  nowhere.labels = {{"os", "plan9"}};
+  GraphId stuck = Submit(MakeGraph("n", {nowhere}));
+  ASSERT_OK_AND_ASSIGN(v1::GraphEstimate n,
+                       Api().Estimate(absl::StrCat(stuck)));
+  EXPECT_EQ(n.slots(), 0);  // shown like "no worker"
+}
+
 // --- HTTP helpers and the compiled-in files ---------------------------------
 
 TEST(DashboardHttpTest, StatusCodesAndContentTypes) {

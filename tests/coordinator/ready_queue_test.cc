@@ -27,30 +27,16 @@ std::string Str(const std::optional<ReadyEntry>& e) {
   return absl::StrCat(e->priority, "/", e->graph_id, "/", e->task_index);
 }
 
-// Pops everything a worker with `labels` may take, in order.
-std::vector<std::string> Drain(ReadyQueue& q, const Labels& labels) {
+// Pops everything a worker with `labels` and `serve` may take, in order.
+std::vector<std::string> Drain(ReadyQueue& q, const Labels& labels,
+                               const Labels& serve = {}) {
   std::vector<std::string> out;
   for (int guard = 0; guard < 1000; ++guard) {
-    std::optional<ReadyEntry> e = q.PopFor(labels);
+    std::optional<ReadyEntry> e = q.PopFor(labels, serve);
     if (!e) break;
     out.push_back(Str(e));
   }
   return out;
-}
-
-TEST(LabelsMatchTest, WorkerMustCarryEveryRequiredLabelWithSameValue) {
-  const Labels linux_amd64 = {{"os", "linux"}, {"arch", "amd64"}};
-  EXPECT_TRUE(LabelsMatch({}, {}));
-  EXPECT_TRUE(LabelsMatch({}, linux_amd64));
-  EXPECT_TRUE(LabelsMatch({{"os", "linux"}}, linux_amd64));
-  EXPECT_TRUE(LabelsMatch(linux_amd64, linux_amd64));
-  EXPECT_FALSE(LabelsMatch({{"os", "linux"}}, {}));
-  EXPECT_FALSE(LabelsMatch({{"os", "linux"}}, {{"os", "darwin"}}));
-  EXPECT_FALSE(LabelsMatch({{"os", "linux"}, {"gpu", "yes"}}, linux_amd64));
-  // Values are compared exactly.
-  EXPECT_FALSE(LabelsMatch({{"os", "linux"}}, {{"os", "Linux"}}));
-  EXPECT_FALSE(LabelsMatch({{"os", ""}}, {}));
-  EXPECT_TRUE(LabelsMatch({{"os", ""}}, {{"os", ""}}));
 }
 
 TEST(ReadyQueueTest, PopsByPriorityThenGraphThenIndex) {
@@ -140,6 +126,38 @@ TEST(ReadyQueueTest, BucketsAreKeyedByExactLabelSet) {
   q.Push({{"os", "linux"}, {"arch", "amd64"}}, Entry(1, 1, 2));
   EXPECT_FALSE(q.PopFor({{"os", "linux"}}).has_value());
   EXPECT_EQ(Str(q.PopFor({{"os", "linux"}, {"arch", "amd64"}})), "1/1/2");
+}
+
+TEST(ReadyQueueTest, ServeLabelsLimitAWorkerToTasksRequiringThem) {
+  ReadyQueue q;
+  q.Push({}, Entry(9, 1, 0));
+  q.Push({{"os", "linux"}}, Entry(8, 1, 1));
+  q.Push({{"pool", "release"}}, Entry(0, 1, 2));
+  q.Push({{"pool", "release"}, {"os", "linux"}}, Entry(1, 1, 3));
+  q.Push({{"pool", "nightly"}}, Entry(7, 1, 4));
+  const Labels signer = {{"pool", "release"}, {"os", "linux"}};
+  const Labels serve = {{"pool", "release"}};
+  // The unlabelled and linux-only entries come first by priority, and the
+  // signer carries their labels; serving only pool=release, it skips them.
+  EXPECT_THAT(Drain(q, signer, serve), ElementsAre("1/1/3", "0/1/2"));
+  EXPECT_EQ(q.size(), 3u);
+  // The same labels without the restriction take the rest they match.
+  EXPECT_THAT(Drain(q, signer, {}), ElementsAre("9/1/0", "8/1/1"));
+  EXPECT_THAT(Drain(q, {{"pool", "nightly"}}, {}), ElementsAre("7/1/4"));
+}
+
+TEST(ReadyQueueTest, EveryServeLabelMustBeRequiredWithItsValue) {
+  ReadyQueue q;
+  q.Push({{"pool", "release"}}, Entry(0, 1, 0));
+  q.Push({{"pool", "Release"}}, Entry(0, 1, 1));
+  q.Push({{"pool", "release"}, {"zone", "a"}}, Entry(0, 1, 2));
+  const Labels labels = {{"pool", "release"}, {"zone", "a"}};
+  // Two serve-labels: only the entry requiring both is served.
+  EXPECT_THAT(Drain(q, labels, labels), ElementsAre("0/1/2"));
+  // A value differing in case is another value.
+  EXPECT_THAT(Drain(q, {{"pool", "release"}}, {{"pool", "release"}}),
+              ElementsAre("0/1/0"));
+  EXPECT_EQ(q.size(), 1u);
 }
 
 }  // namespace

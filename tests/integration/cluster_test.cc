@@ -278,6 +278,53 @@ TEST_F(ClusterTest, FailedTaskSkipsItsDependentsOnly) {
   EXPECT_THAT(file.out, Not(HasSubstr("state")));
 }
 
+TEST_F(ClusterTest, ServeLabelWorkerRunsOnlyTheTasksItServes) {
+  // The signer connects first and has more slots: a scheduler that ignored
+  // serve-labels would hand it unlabelled tasks.
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(
+      StartWorker("signer", 4, {}, {"--serve-label", "pool=release"}));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"signer"}));
+  ASSERT_NO_FATAL_FAILURE(StartWorker("plain", 1));
+  ASSERT_NO_FATAL_FAILURE(WaitForWorkers({"signer", "plain"}));
+
+  CliResult text = Cli({"workers"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("SERVES ONLY"));
+  CliResult json = Cli({"workers", "--output", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  v1::ListWorkersResponse list;
+  ASSERT_TRUE(ParseJson(json.out, list).ok()) << json.out;
+  for (const v1::WorkerInfo& w : list.workers()) {
+    if (w.name() != "signer") continue;
+    // A serve-label is also a label.
+    ASSERT_EQ(w.serve_labels().size(), 1u);
+    EXPECT_EQ(w.serve_labels().at("pool"), "release");
+    ASSERT_EQ(w.labels().size(), 1u);
+    EXPECT_EQ(w.labels().at("pool"), "release");
+  }
+
+  std::vector<v1::TaskSpec> tasks;
+  for (int i = 0; i < 3; ++i) {
+    v1::TaskSpec release = ShellTask(absl::StrCat("sign", i), "sleep 0.05");
+    (*release.mutable_labels())["pool"] = "release";
+    tasks.push_back(release);
+    tasks.push_back(ShellTask(absl::StrCat("build", i), "sleep 0.05"));
+  }
+  const std::string id = Submit(WriteDag("serve.json", Graph("serve", tasks)));
+  ASSERT_FALSE(id.empty());
+  v1::Graph g = PollGraph(id, absl::Seconds(30), [](const v1::Graph& g) {
+    return g.summary().state() == v1::GRAPH_STATE_SUCCEEDED;
+  });
+  ASSERT_EQ(g.summary().state(), v1::GRAPH_STATE_SUCCEEDED) << g.DebugString();
+  for (const v1::Task& t : g.tasks()) {
+    ASSERT_EQ(t.attempts_size(), 1) << t.spec().id();
+    EXPECT_EQ(t.attempts(0).worker(),
+              absl::StartsWith(t.spec().id(), "sign") ? "signer" : "plain")
+        << t.spec().id();
+  }
+}
+
 TEST_F(ClusterTest, LabelledTasksRunOnlyOnMatchingWorkers) {
   // The unlabelled worker connects first and has more slots: a scheduler
   // that ignored labels would hand it labelled tasks.

@@ -83,10 +83,11 @@ TEST_F(JsonOutputTest, ReadCommandsKeepTheirShapes) {
   ASSERT_EQ(workers.exit_code, 0) << workers.err;
   Struct all = ParseObject(workers.out);
   EXPECT_THAT(Keys(all), UnorderedElementsAre("workers"));
-  EXPECT_THAT(Keys(First(all, "workers")),
-              IsSupersetOf({"name", "slots", "running", "labels",
-                            "connected_at_ms", "session_id", "connected",
-                            "draining", "last_seen_ms", "prefetch"}));
+  EXPECT_THAT(
+      Keys(First(all, "workers")),
+      IsSupersetOf({"name", "slots", "running", "labels", "connected_at_ms",
+                    "session_id", "connected", "draining", "last_seen_ms",
+                    "prefetch", "serve_labels"}));
 
   // watch: one EventBatch per line.
   CliResult watch = Cli({"watch", id, "--output", "json"});

@@ -1,8 +1,10 @@
-// TLS on the gRPC port, mutual TLS for callers, and the rule that keeps an
-// unprotected daemon on loopback. Certificates are made at test time with
-// Debian's openssl command (.ci/install-deps.sh installs it): a CA, a server
-// certificate for IP:127.0.0.1 and DNS:localhost, a client certificate, and
-// a second CA that signed neither.
+// TLS on the gRPC port and on the HTTP listener, mutual TLS for callers,
+// and the rule that keeps an unprotected daemon on loopback. Certificates are
+// made at test time with Debian's openssl command (.ci/install-deps.sh installs
+// it): a CA, a server certificate for IP:127.0.0.1 and DNS:localhost, a client
+// certificate, and a second CA that signed neither.
+#include <httplib.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <string>
@@ -14,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/http_get.h"
 
 namespace vitte::task::integration {
 namespace {
@@ -91,13 +94,21 @@ class TlsTest : public IntegrationTest {
 
   // Starts vitte-taskd with `flags` (its db and port file added) and waits
   // up to 20 s for it to serve or exit. Returns the process; *port is the
-  // bound port, or 0 if it exited.
-  std::unique_ptr<Process> StartTaskd(std::vector<std::string> flags,
-                                      int* port) {
+  // bound port, or 0 if it exited. With `http_port`, it also waits for the
+  // HTTP port (--http-port-file is added; give --metrics-listen).
+  std::unique_ptr<Process> StartTaskd(std::vector<std::string> flags, int* port,
+                                      int* http_port = nullptr) {
     const std::string port_file = Path(absl::StrCat("own.", ++own_starts_, ".port"));
+    const std::string http_port_file =
+        Path(absl::StrCat("own.", own_starts_, ".http-port"));
     std::vector<std::string> argv = {TaskdPath(), "--db",
                                      Path(absl::StrCat("own.", own_starts_, ".db")),
                                      "--port-file", port_file};
+    if (http_port != nullptr) {
+      argv.push_back("--http-port-file");
+      argv.push_back(http_port_file);
+      *http_port = 0;
+    }
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto process = Process::Start(argv, Path(absl::StrCat("own.", own_starts_)));
     if (!process.ok()) {
@@ -107,8 +118,13 @@ class TlsTest : public IntegrationTest {
     *port = 0;
     bool settled = PollUntil(absl::Seconds(20), [&] {
       return (*process)->Exited() ||
-             absl::SimpleAtoi(
-                 absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), port);
+             (absl::SimpleAtoi(
+                  absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)),
+                  port) &&
+              (http_port == nullptr ||
+               absl::SimpleAtoi(
+                   absl::StripAsciiWhitespace(ReadFileOrEmpty(http_port_file)),
+                   http_port)));
     });
     EXPECT_TRUE(settled) << "vitte-taskd neither served nor exited in 20 s\n"
                          << (*process)->LogsForDiagnosis();
@@ -226,6 +242,134 @@ TEST_F(TlsTest, MutualTlsRefusesAWorkerWithoutCertificate) {
   EXPECT_EQ(workers->workers(0).name(), "good");
 }
 
+// GET `path` over HTTPS from 127.0.0.1:`port`, trusting `ca` only, with
+// the client certificate `cert` and `key` when given. The result holds the
+// error (e.g. a failed handshake) when no answer came.
+httplib::Result HttpsGet(int port, const std::string& path,
+                         const std::string& ca, const std::string& cert = "",
+                         const std::string& key = "") {
+  // OpenSSL writes to the socket without MSG_NOSIGNAL: a server that drops
+  // the handshake (no client certificate) would kill the test with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  httplib::SSLClient client("127.0.0.1", port, cert, key);
+  client.set_ca_cert_path(ca.c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_connection_timeout(10, 0);
+  client.set_read_timeout(10, 0);
+  return client.Get(path.c_str());
+}
+
+TEST_F(TlsTest, HttpListenerServesHttpsAndRefusesPlainHttp) {
+  int port = 0;
+  int http_port = 0;
+  std::unique_ptr<Process> taskd =
+      StartTaskd({"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                  "--http-tls-cert", Path("server.pem"), "--http-tls-key",
+                  Path("server.key")},
+                 &port, &http_port);
+  ASSERT_NE(taskd, nullptr);
+  ASSERT_GT(http_port, 0) << taskd->LogsForDiagnosis();
+  EXPECT_TRUE(absl::StrContains(taskd->Stderr(), "serving HTTPS"))
+      << taskd->Stderr();
+
+  httplib::Result metrics = HttpsGet(http_port, "/metrics", Path("ca.pem"));
+  ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics->body, "# TYPE vitte_"))
+      << metrics->body.substr(0, 500);
+  httplib::Result page = HttpsGet(http_port, "/", Path("ca.pem"));
+  ASSERT_TRUE(page) << httplib::to_string(page.error());
+  EXPECT_EQ(page->status, 200);
+
+  // Plain HTTP to the HTTPS port gets no answer.
+  absl::StatusOr<HttpReply> plain =
+      HttpGet(http_port, "/metrics", absl::Seconds(5));
+  EXPECT_FALSE(plain.ok()) << plain->status << " " << plain->body;
+  // Nor does a client that trusts another CA.
+  httplib::Result untrusted =
+      HttpsGet(http_port, "/metrics", Path("other-ca.pem"));
+  EXPECT_FALSE(untrusted);
+}
+
+TEST_F(TlsTest, WorkerServesItsMetricsOverHttps) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  const std::string port_file = Path("w1.http-port");
+  ASSERT_NO_FATAL_FAILURE(
+      StartWorker("w1", 1, {},
+                  {"--metrics-listen", "127.0.0.1:0", "--http-port-file",
+                   port_file, "--http-tls-cert", Path("server.pem"),
+                   "--http-tls-key", Path("server.key")}));
+  int http_port = 0;
+  ASSERT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return absl::SimpleAtoi(
+        absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &http_port);
+  })) << worker("w1").LogsForDiagnosis();
+  httplib::Result metrics = HttpsGet(http_port, "/metrics", Path("ca.pem"));
+  ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics->body, "vitte_worker_slots 1"))
+      << metrics->body.substr(0, 500);
+  EXPECT_FALSE(HttpGet(http_port, "/metrics", absl::Seconds(5)).ok());
+}
+
+TEST_F(TlsTest, HttpsIsProtectedOffLoopbackAndCanRequireClientCerts) {
+  int port = 0;
+  int http_port = 0;
+  // Off loopback without --insecure: HTTPS (and tokens for its API) is what
+  // lets it serve.
+  std::unique_ptr<Process> taskd =
+      StartTaskd({"--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0",
+                  "--http-tls-cert", Path("server.pem"), "--http-tls-key",
+                  Path("server.key"), "--http-tls-client-ca", Path("ca.pem"),
+                  "--auth", "tokens"},
+                 &port, &http_port);
+  ASSERT_NE(taskd, nullptr);
+  ASSERT_GT(http_port, 0) << taskd->LogsForDiagnosis();
+  EXPECT_FALSE(absl::StrContains(taskd->Stderr(), "INSECURE"))
+      << taskd->Stderr();
+  EXPECT_TRUE(
+      absl::StrContains(taskd->Stderr(), "HTTPS, client certificates required"))
+      << taskd->Stderr();
+
+  EXPECT_FALSE(HttpsGet(http_port, "/metrics", Path("ca.pem")));
+  httplib::Result with_cert = HttpsGet(http_port, "/metrics", Path("ca.pem"),
+                                       Path("client.pem"), Path("client.key"));
+  ASSERT_TRUE(with_cert) << httplib::to_string(with_cert.error());
+  EXPECT_EQ(with_cert->status, 200);
+}
+
+TEST_F(TlsTest, BadHttpTlsFlagsAreNamed) {
+  struct Case {
+    std::vector<std::string> flags;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {{"--http-tls-cert", Path("server.pem")},
+       "--http-tls-cert and --http-tls-key go together"},
+      {{"--http-tls-cert", Path("server.pem"), "--http-tls-key",
+        Path("ca.pem")},
+       "--http-tls-key: \"" + Path("ca.pem") + "\" holds no PEM PRIVATE KEY"},
+      // Both files are fine, but the key is not the certificate's.
+      {{"--http-tls-cert", Path("server.pem"), "--http-tls-key",
+        Path("client.key")},
+       "cannot serve HTTPS with --http-tls-cert"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.error);
+    std::vector<std::string> flags = {"--listen", "127.0.0.1:0",
+                                      "--metrics-listen", "127.0.0.1:0"};
+    flags.insert(flags.end(), c.flags.begin(), c.flags.end());
+    int port = 0;
+    int http_port = 0;
+    std::unique_ptr<Process> taskd = StartTaskd(flags, &port, &http_port);
+    ASSERT_NE(taskd, nullptr);
+    absl::StatusOr<int> code = taskd->WaitForExit(absl::Seconds(20));
+    ASSERT_TRUE(code.ok());
+    EXPECT_NE(*code, 0);
+    EXPECT_TRUE(absl::StrContains(taskd->Stderr(), c.error)) << taskd->Stderr();
+  }
+}
+
 TEST_F(TlsTest, NonLoopbackWithoutTlsAndTokensNeedsInsecure) {
   int port = 0;
   std::unique_ptr<Process> refused =
@@ -252,6 +396,10 @@ TEST_F(TlsTest, NonLoopbackWithoutTlsAndTokensNeedsInsecure) {
   EXPECT_NE(*code, 0);
   EXPECT_TRUE(absl::StrContains(http_refused->Stderr(),
                                 "--metrics-listen 0.0.0.0:0 is not a loopback"))
+      << http_refused->Stderr();
+  // ... and names its own TLS flags.
+  EXPECT_TRUE(absl::StrContains(http_refused->Stderr(),
+                                "--http-tls-cert and --http-tls-key"))
       << http_refused->Stderr();
 
   // TLS alone is not enough off loopback: tokens are required too.

@@ -161,5 +161,52 @@ TEST(WorkerTest, DestructorCancelsWhatRuns) {
   EXPECT_EQ(runner.running(), 0);
 }
 
+TEST(WorkerTest, RefusesWithoutRunningTasksLackingAServeLabel) {
+  MetricsRegistry metrics;
+  FakeRunner runner;
+  Worker worker(runner, 4, {}, &metrics, {{"pool", "release"}});
+  WorkAssignment unlabelled = Work(1);
+  WorkAssignment other_pool = Work(2);
+  other_pool.labels = {{"os", "linux"}, {"pool", "nightly"}};
+  WorkAssignment release = Work(3);
+  release.labels = {{"os", "linux"}, {"pool", "release"}};
+  worker.Assign({unlabelled, other_pool, release});
+  // Only the served task reaches the runner.
+  EXPECT_THAT(runner.started(), ElementsAre(3));
+  std::vector<WorkResult> refused = worker.TakeResults(absl::Now());
+  ASSERT_THAT(Ids(refused), ElementsAre(1, 2));
+  EXPECT_FALSE(refused[0].result.started);
+  EXPECT_FALSE(refused[0].result.success());
+  EXPECT_EQ(refused[0].result.error,
+            "refused by the worker: it serves only tasks labelled "
+            "pool=release (--serve-label), and task \"t1\" has no labels");
+  EXPECT_EQ(refused[1].result.error,
+            "refused by the worker: it serves only tasks labelled "
+            "pool=release (--serve-label), and task \"t2\" has labels "
+            "os=linux,pool=nightly");
+  // The coordinator resending a refused attempt gets it refused again, and
+  // never run.
+  worker.Assign({unlabelled});
+  EXPECT_THAT(Ids(worker.TakeResults(absl::Now())), ElementsAre(1));
+  EXPECT_THAT(runner.started(), ElementsAre(3));
+  runner.Finish(3, 0);
+  std::vector<WorkResult> ran = worker.TakeResults(absl::Now());
+  ASSERT_THAT(Ids(ran), ElementsAre(3));
+  EXPECT_TRUE(ran[0].result.success());
+  EXPECT_NE(metrics.Render().find(
+                "vitte_worker_tasks_finished_total{outcome=\"not_started\"} 3"),
+            std::string::npos)
+      << metrics.Render();
+}
+
+TEST(WorkerTest, WithoutServeLabelsRunsEverything) {
+  FakeRunner runner;
+  Worker worker(runner, 2);
+  WorkAssignment labelled = Work(2);
+  labelled.labels = {{"pool", "release"}};
+  worker.Assign({Work(1), labelled});
+  EXPECT_THAT(runner.started(), ElementsAre(1, 2));
+}
+
 }  // namespace
 }  // namespace vitte::task
