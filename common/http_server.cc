@@ -171,6 +171,8 @@ void HttpServer::AddRoute(const std::string& pattern,
         HttpRequest request;
         request.path = req.path;
         request.raw_path = req.target.substr(0, req.target.find('?'));
+        request.authorization = req.get_header_value("Authorization");
+        request.peer = absl::StrCat(req.remote_addr, ":", req.remote_port);
         for (const auto& [key, value] : req.params) {
           request.params.try_emplace(key, value);
         }

@@ -47,6 +47,10 @@ struct HttpRequest {
   absl::flat_hash_map<std::string, std::string> params;
   // Sub-matches of the route's pattern: [0] is the whole path.
   std::vector<std::string> matches;
+  // The Authorization header ("" when absent), and who sent the request
+  // ("address:port"), for the routes that check tokens.
+  std::string authorization;
+  std::string peer;
 };
 
 struct HttpResponse {

@@ -125,6 +125,8 @@ int HttpStatusFor(absl::StatusCode code) {
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kFailedPrecondition: return 409;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kResourceExhausted: return 429;
     case absl::StatusCode::kUnimplemented: return 501;
     case absl::StatusCode::kUnavailable: return 503;
@@ -142,7 +144,8 @@ absl::string_view ContentTypeFor(absl::string_view name) {
   return "application/octet-stream";
 }
 
-void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
+void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator,
+                        Authenticator& auth) {
   // Shared by the handlers, which may run on several server threads at
   // once (DashboardApi is thread-safe).
   auto api = std::make_shared<DashboardApi>(coordinator, Clock::Real());
@@ -154,7 +157,30 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
     return ServeAsset(req.matches[1]);
   });
 
-  http.Get("/api/graphs", [api](const HttpRequest& req) {
+  // An API route, answered only to a caller that may make `method`, the
+  // gRPC call it mirrors: the same tokens, roles and rates as gRPC.
+  auto api_route = [&http, &auth](std::string pattern,
+                                  absl::string_view method,
+                                  HttpHandler handler) {
+    http.Get(std::move(pattern), [&auth, method, handler = std::move(handler)](
+                                     const HttpRequest& req) {
+      absl::StatusOr<Caller> caller = auth.Authorize(
+          req.authorization.empty()
+              ? std::nullopt
+              : std::optional<absl::string_view>(req.authorization),
+          kTaskServiceName, method, req.peer);
+      if (!caller.ok()) {
+        HttpResponse refused = ErrorResponse(caller.status());
+        if (refused.status == 401) {
+          refused.headers.emplace_back("WWW-Authenticate", "Bearer");
+        }
+        return refused;
+      }
+      return handler(req);
+    });
+  };
+
+  api_route("/api/graphs", "ListGraphs", [api](const HttpRequest& req) {
     int limit = 100;
     if (auto it = req.params.find("limit"); it != req.params.end() &&
                                             !absl::SimpleAtoi(it->second, &limit)) {
@@ -164,7 +190,7 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
     }
     return Answer(api->ListGraphs(limit));
   });
-  http.Get("/api/graphs/([^/]+)", [api](const HttpRequest& req) {
+  api_route("/api/graphs/([^/]+)", "GetGraph", [api](const HttpRequest& req) {
     auto fields = req.params.find("fields");
     if (fields == req.params.end()) return Answer(api->GetGraph(req.matches[1]));
     if (fields->second == "states") {
@@ -174,19 +200,22 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
         absl::StrCat("fields must be \"states\" (or absent), not \"",
                      fields->second.substr(0, 64), "\"")));
   });
-  http.Get("/api/graphs/([^/]+)/estimate", [api](const HttpRequest& req) {
+  api_route("/api/graphs/([^/]+)/estimate", "GetGraph",
+            [api](const HttpRequest& req) {
     return Answer(api->Estimate(req.matches[1]));
   });
-  http.Get("/api/graphs/([^/]+)/events", [api](const HttpRequest& req) {
+  api_route("/api/graphs/([^/]+)/events", "FollowEvents",
+            [api](const HttpRequest& req) {
     return EventsResponse(*api, req.matches[1], req);
   });
-  http.Get("/api/events", [api](const HttpRequest& req) {
+  api_route("/api/events", "FollowEvents", [api](const HttpRequest& req) {
     return EventsResponse(*api, "", req);
   });
   // Task ids may hold '/': the rest of the (decoded) path is the id. A
   // path that ends in a literal "/logs" asks for the task's logs; the page
   // sends a task id's '/' as %2F, so a task named "x/logs" stays a task.
-  http.Get("/api/graphs/([^/]+)/tasks/(.+)", [api](const HttpRequest& req) {
+  api_route("/api/graphs/([^/]+)/tasks/(.+)", "GetLogs",
+            [api](const HttpRequest& req) {
     constexpr absl::string_view kLogs = "/logs";
     const std::string& task = req.matches[2];
     if (!absl::EndsWith(req.raw_path, kLogs) || task.size() <= kLogs.size()) {
@@ -200,7 +229,7 @@ void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator) {
         req.matches[1], task.substr(0, task.size() - kLogs.size()), *attempt,
         cursor == req.params.end() ? "" : cursor->second));
   });
-  http.Get("/api/workers", [api](const HttpRequest&) {
+  api_route("/api/workers", "ListWorkers", [api](const HttpRequest&) {
     return JsonResponse(api->ListWorkers());
   });
   http.Get("/api/.*", [](const HttpRequest& req) {

@@ -31,12 +31,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/http_server.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 
 namespace vitte::task {
 
-// Adds the dashboard's routes. `coordinator` must outlive the server.
-void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator);
+// Adds the dashboard's routes. Its API (/api/...) asks `auth` for each
+// request as for the gRPC call it mirrors (a token in the Authorization
+// header when the daemon requires tokens); the page and its files are
+// public. `coordinator` and `auth` must outlive the server.
+void AddDashboardRoutes(HttpServer& http, Coordinator& coordinator,
+                        Authenticator& auth);
 
 // Exposed for tests.
 // The HTTP status for an error of code `code` (e.g. 404 for NOT_FOUND).

@@ -4,12 +4,15 @@
 #define VITTE_COORDINATOR_HTTP_ROUTES_H_
 
 #include "common/http_server.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 
 namespace vitte::task {
 
-// Adds every route to `http`. `coordinator` must outlive the server.
-void AddHttpRoutes(HttpServer& http, Coordinator& coordinator);
+// Adds every route to `http`; the API's check callers with `auth` (see
+// AddDashboardRoutes). Both must outlive the server.
+void AddHttpRoutes(HttpServer& http, Coordinator& coordinator,
+                   Authenticator& auth);
 
 }  // namespace vitte::task
 

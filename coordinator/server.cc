@@ -144,7 +144,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   if (!options.metrics_listen.empty()) {
     s->http_ = std::make_unique<HttpServer>();
-    AddHttpRoutes(*s->http_, *s->coordinator_);
+    AddHttpRoutes(*s->http_, *s->coordinator_, *s->auth_);
     ASSIGN_OR_RETURN(s->http_port_,
                      s->http_->Start(options.metrics_listen, options.http_tls));
     spdlog::info("serving {} (metrics, dashboard) on {} (port {})",

@@ -12,17 +12,49 @@ export class ApiError extends Error {
   }
 }
 
+// A daemon run with --auth tokens wants a token on every API call. It is
+// asked for once (a read token is enough) and kept for the tab's life only
+// (sessionStorage: not written to disk, not sent to other tabs). Calls that
+// meet a 401 at once share one prompt.
+const TOKEN_KEY = 'vitte-token';
+let tokenPrompt = null;
+
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function askForToken(message) {
+  tokenPrompt ??= new Promise((resolve) => {
+    const token = window.prompt(
+      `${message}\nToken (made with: vitte-taskd token create --role read --name NAME):`);
+    if (token?.trim()) sessionStorage.setItem(TOKEN_KEY, token.trim());
+    resolve(Boolean(token?.trim()));
+  }).finally(() => { tokenPrompt = null; });
+  return tokenPrompt;
+}
+
 // `signal` (an AbortSignal) cancels the request: the promise then rejects
 // with an ApiError whose code is 'ABORTED'.
-async function getJson(path, { signal } = {}) {
+async function getJson(path, { signal } = {}, askedForToken = false) {
   let response;
+  const sentToken = sessionStorage.getItem(TOKEN_KEY);
   try {
-    response = await fetch(path, { cache: 'no-store', signal });
+    response = await fetch(path, { cache: 'no-store', signal, headers: authHeaders() });
   } catch (e) {
     if (signal?.aborted) throw new ApiError('aborted', 'ABORTED', 0);
     throw new ApiError(`cannot reach the coordinator (${e.message})`, 'UNAVAILABLE', 0);
   }
   const body = await response.json().catch(() => null);
+  if (response.status === 401 && !askedForToken) {
+    // Another call's prompt may have set a token since this one left.
+    const stored = sessionStorage.getItem(TOKEN_KEY);
+    if (stored && stored !== sentToken) return getJson(path, { signal }, true);
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (await askForToken(body?.error ?? 'This coordinator requires a token.')) {
+      return getJson(path, { signal }, true);
+    }
+  }
   if (!response.ok) {
     throw new ApiError(body?.error ?? response.statusText, body?.code ?? 'UNKNOWN',
                        response.status);

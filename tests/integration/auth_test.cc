@@ -357,6 +357,45 @@ TEST_F(AuthTest, EachTokenIsHeldToItsRate) {
   SetTokenFiles(TokenFile("other", other), "");
 }
 
+TEST_F(AuthTest, TheDashboardApiAsksForTheSameTokens) {
+  const std::string reader = CreateToken("read", "dash");
+  const std::string worker = CreateToken("worker", "build-1");
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  const std::vector<std::string> api = {
+      "/api/graphs", "/api/graphs/1", "/api/graphs/1/estimate",
+      "/api/graphs/1/events?wait_ms=0", "/api/events?wait_ms=0",
+      "/api/graphs/1/tasks/a", "/api/graphs/1/tasks/a/logs", "/api/workers"};
+  for (const std::string& path : api) {
+    SCOPED_TRACE(path);
+    absl::StatusOr<HttpReply> none = HttpGet(http_port(), path);
+    ASSERT_TRUE(none.ok()) << none.status();
+    EXPECT_EQ(none->status, 401) << none->body;
+    EXPECT_TRUE(absl::StrContains(none->body, "requires a token")) << none->body;
+    absl::StatusOr<HttpReply> as_worker = HttpGet(
+        http_port(), path, absl::Seconds(10),
+        {{"Authorization", "Bearer " + worker}});
+    ASSERT_TRUE(as_worker.ok()) << as_worker.status();
+    EXPECT_EQ(as_worker->status, 403) << as_worker->body;
+    absl::StatusOr<HttpReply> as_reader = HttpGet(
+        http_port(), path, absl::Seconds(10),
+        {{"Authorization", "Bearer " + reader}});
+    ASSERT_TRUE(as_reader.ok()) << as_reader.status();
+    // Past the check: no graph 1 yet, but the list and the workers answer.
+    EXPECT_NE(as_reader->status, 401) << as_reader->body;
+    EXPECT_NE(as_reader->status, 403) << as_reader->body;
+    if (path == "/api/graphs" || path == "/api/workers") {
+      EXPECT_EQ(as_reader->status, 200) << as_reader->body;
+    }
+  }
+  // The page, its files, the metrics and the health check are public.
+  for (const std::string path : {"/", "/static/app.js", "/metrics", "/healthz"}) {
+    absl::StatusOr<HttpReply> reply = HttpGet(http_port(), path);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->status, 200) << path;
+  }
+  SetTokenFiles(TokenFile("dash", reader), "");
+}
+
 TEST_F(AuthTest, NoSecretInLogsOutputsOrMetrics) {
   const std::string admin_token = CreateToken("admin", "admin");
   const std::string worker_token = CreateToken("worker", "build-1");

@@ -3,6 +3,8 @@
 #define VITTE_TESTS_INTEGRATION_HTTP_GET_H_
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -16,8 +18,11 @@ struct HttpReply {
 };
 
 // UNAVAILABLE when no answer came within `timeout`.
-absl::StatusOr<HttpReply> HttpGet(int port, const std::string& path,
-                                  absl::Duration timeout = absl::Seconds(10));
+// `headers` are sent with the request (e.g. {"Authorization", "Bearer ..."}).
+absl::StatusOr<HttpReply> HttpGet(
+    int port, const std::string& path,
+    absl::Duration timeout = absl::Seconds(10),
+    const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 }  // namespace vitte::task::integration
 
