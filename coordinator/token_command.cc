@@ -1,6 +1,9 @@
 #include "coordinator/token_command.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <ostream>
 #include <string>
@@ -12,6 +15,7 @@
 #include "common/clock.h"
 #include "common/flags.h"
 #include "common/json_quote.h"
+#include "common/status_macros.h"
 #include "coordinator/store.h"
 #include "coordinator/token_store.h"
 
@@ -35,20 +39,54 @@ std::string FormatMs(int64_t ms) {
                           absl::UTCTimeZone());
 }
 
-// The token table of `db`. A database that no daemon holds is created or
-// upgraded first (so that an admin token can exist before the first
-// start); a running daemon has done that already.
-absl::StatusOr<std::unique_ptr<TokenStore>> OpenTokens(const std::string& db,
-                                                       std::ostream& err) {
+// Run as root (the usual way to reach a daemon's state directory), the
+// command must not leave files that the daemon's user cannot open: the
+// database, its lock file and SQLite's side files go to the owner of the
+// directory (the daemon's state directory) when that is not root.
+void GiveFilesToDirectoryOwner(const std::string& db) {
+  if (geteuid() != 0) return;
+  std::string dir = std::filesystem::path(db).parent_path().string();
+  struct stat st;
+  if (stat(dir.empty() ? "." : dir.c_str(), &st) != 0 || st.st_uid == 0) {
+    return;
+  }
+  for (const char* suffix : {"", ".lock", "-wal", "-shm"}) {
+    // Missing side files are fine: nothing to give.
+    (void)chown((db + suffix).c_str(), st.st_uid, st.st_gid);
+  }
+}
+
+// The token table of `db`, and the store when this command holds the
+// database: one that no daemon holds is created or upgraded first (so that
+// an admin token can exist before the first start) and stays locked until
+// the command is done, so that a daemon starting meanwhile waits for it
+// rather than meet files half made; a running daemon has done all that.
+struct OpenedTokens {
+  std::unique_ptr<Store> store;  // null while a daemon holds the database
+  std::unique_ptr<TokenStore> tokens;
+
+  ~OpenedTokens() {
+    const std::string path = store != nullptr ? store->path() : "";
+    tokens.reset();
+    store.reset();
+    if (!path.empty()) GiveFilesToDirectoryOwner(path);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<OpenedTokens>> OpenTokens(const std::string& db,
+                                                         std::ostream& err) {
   struct stat st;
   const bool existed = stat(db.c_str(), &st) == 0;
+  auto opened = std::make_unique<OpenedTokens>();
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db);
-  if (!store.ok() && !absl::IsFailedPrecondition(store.status())) {
+  if (store.ok()) {
+    opened->store = *std::move(store);
+  } else if (!absl::IsFailedPrecondition(store.status())) {
     return store.status();
   }
-  store = nullptr;  // releases the daemon's lock at once
   if (!existed) err << "created the database \"" << db << "\"\n";
-  return TokenStore::Open(db);
+  ASSIGN_OR_RETURN(opened->tokens, TokenStore::Open(db));
+  return opened;
 }
 
 int Fail(std::ostream& err, const absl::Status& status) {
@@ -91,10 +129,11 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
     }
     absl::StatusOr<Role> role = ParseRole(role_name);
     if (!role.ok()) return Fail(err, role.status());
-    absl::StatusOr<std::unique_ptr<TokenStore>> tokens = OpenTokens(db, err);
-    if (!tokens.ok()) return Fail(err, tokens.status());
+    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    if (!opened.ok()) return Fail(err, opened.status());
+    TokenStore* tokens = (*opened)->tokens.get();
     absl::StatusOr<CreatedToken> created =
-        (*tokens)->Create(name, *role, now_ms);
+        tokens->Create(name, *role, now_ms);
     if (!created.ok()) return Fail(err, created.status());
     err << "token \"" << created->record.name << "\" (role "
         << RoleName(created->record.role) << ", id " << created->record.id
@@ -108,9 +147,10 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
       err << "vitte-taskd token list: --output must be text or json\n";
       return 2;
     }
-    absl::StatusOr<std::unique_ptr<TokenStore>> tokens = OpenTokens(db, err);
-    if (!tokens.ok()) return Fail(err, tokens.status());
-    absl::StatusOr<std::vector<TokenRecord>> list = (*tokens)->List();
+    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    if (!opened.ok()) return Fail(err, opened.status());
+    TokenStore* tokens = (*opened)->tokens.get();
+    absl::StatusOr<std::vector<TokenRecord>> list = tokens->List();
     if (!list.ok()) return Fail(err, list.status());
     if (output == "json") {
       for (const TokenRecord& t : *list) {
@@ -135,9 +175,10 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
     return 0;
   }
   if (action == "revoke" && args->size() == 2) {
-    absl::StatusOr<std::unique_ptr<TokenStore>> tokens = OpenTokens(db, err);
-    if (!tokens.ok()) return Fail(err, tokens.status());
-    absl::StatusOr<TokenRecord> revoked = (*tokens)->Revoke((*args)[1], now_ms);
+    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    if (!opened.ok()) return Fail(err, opened.status());
+    TokenStore* tokens = (*opened)->tokens.get();
+    absl::StatusOr<TokenRecord> revoked = tokens->Revoke((*args)[1], now_ms);
     if (!revoked.ok()) return Fail(err, revoked.status());
     out << "revoked token \"" << revoked->name << "\" (id " << revoked->id
         << ", role " << RoleName(revoked->role) << ")\n";

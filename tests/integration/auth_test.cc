@@ -4,6 +4,7 @@
 // submitter or an admin, a worker's token revoked under it, rate limits,
 // and no secret in any log, output or metric.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <optional>
@@ -394,6 +395,30 @@ TEST_F(AuthTest, TheDashboardApiAsksForTheSameTokens) {
     EXPECT_EQ(reply->status, 200) << path;
   }
   SetTokenFiles(TokenFile("dash", reader), "");
+}
+
+// Run as root on a daemon's state directory, `token create` leaves the
+// files to the directory's owner, the daemon's user, which could not open
+// them otherwise.
+TEST_F(AuthTest, TokenCommandAsRootLeavesTheFilesToTheDaemonsUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::string state = Path("state");
+  ASSERT_EQ(mkdir(state.c_str(), 0700), 0);
+  ASSERT_EQ(chown(state.c_str(), 65534, 65534), 0);  // nobody
+  CliResult r = RunTaskd({"token", "create", "--db", state + "/vitte.db",
+                          "--role", "admin", "--name", "root"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "created the database")) << r.err;
+  for (const std::string file : {"/vitte.db", "/vitte.db.lock"}) {
+    struct stat st;
+    ASSERT_EQ(stat((state + file).c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_uid, 65534u) << file;
+  }
+  // A second command on it works too, and lists the token.
+  r = RunTaskd({"token", "list", "--db", state + "/vitte.db"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, " root ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "admin")) << r.out;
 }
 
 TEST_F(AuthTest, NoSecretInLogsOutputsOrMetrics) {

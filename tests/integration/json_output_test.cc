@@ -58,7 +58,8 @@ TEST_F(JsonOutputTest, ReadCommandsKeepTheirShapes) {
   const Struct& summary = Object(graph, "summary");
   EXPECT_THAT(Keys(summary),
               UnorderedElementsAre("graph_id", "name", "state", "counts",
-                                   "created_at_ms", "finished_at_ms"));
+                                   "created_at_ms", "finished_at_ms",
+                                   "owner"));
   EXPECT_EQ(summary.fields().at("state").string_value(),
             "GRAPH_STATE_SUCCEEDED");
   EXPECT_THAT(Keys(Object(summary, "counts")),
