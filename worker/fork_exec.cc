@@ -324,6 +324,7 @@ absl::StatusOr<RunAsUser> LookUpRunAsUser(const std::string& name) {
   }
   RunAsUser user;
   user.name = name;
+  user.home = pw.pw_dir != nullptr ? pw.pw_dir : "/";
   user.uid = pw.pw_uid;
   user.gid = pw.pw_gid;
   std::vector<gid_t> groups(64);

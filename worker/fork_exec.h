@@ -46,6 +46,7 @@ struct TaskLimits {
 // The user tasks run as (ProcessRunnerOptions::run_as); see LookUpRunAsUser.
 struct RunAsUser {
   std::string name;
+  std::string home;  // its home directory (passwd), for $HOME
   uint32_t uid = 0;
   uint32_t gid = 0;
   // Supplementary groups (the user's groups from the group database).

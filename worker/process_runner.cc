@@ -279,7 +279,20 @@ absl::StatusOr<Child> Spawn(const ProcessSpec& spec,
     argv.push_back(const_cast<char*>(arg.c_str()));
   }
   argv.push_back(nullptr);
-  std::vector<std::string> env = BuildEnv(spec.env);
+  std::vector<std::string> env;
+  if (options.run_as.has_value()) {
+    // The task is that user's: tools that find their configuration and
+    // caches through $HOME or $USER must not look in the worker's. The
+    // task's own env still wins.
+    std::map<std::string, std::string> overrides = {
+        {"HOME", options.run_as->home},
+        {"USER", options.run_as->name},
+        {"LOGNAME", options.run_as->name}};
+    for (const auto& [name, value] : spec.env) overrides[name] = value;
+    env = BuildEnv(overrides);
+  } else {
+    env = BuildEnv(spec.env);
+  }
   std::vector<char*> envp;
   envp.reserve(env.size() + 1);
   for (std::string& var : env) envp.push_back(var.data());

@@ -909,15 +909,18 @@ TEST_P(ProcessRunnerTest, RunAsUserCannotWriteWhereOnlyRootCan) {
   const std::string private_dir = dir.path() + "/private";
   ASSERT_EQ(mkdir(private_dir.c_str(), 0700), 0);
   auto runner = MakeRunner({.run_as = *nobody});
-  ProcessSpec spec =
-      Spec({"sh", "-c",
-            absl::StrCat("id -u; id -g; touch '", private_dir, "/x'")});
+  ProcessSpec spec = Spec(
+      {"sh", "-c",
+       absl::StrCat("id -u; id -g; echo \"$HOME $USER $LOGNAME\"; touch '",
+                    private_dir, "/x'")});
   spec.cwd = "/";
   ProcessResult result = Run(*runner, std::move(spec));
   EXPECT_TRUE(result.started) << result.error;
   EXPECT_NE(result.exit_code, 0);
+  // Its environment is the user's too, not the worker's.
   EXPECT_EQ(result.stdout_tail,
-            absl::StrCat(nobody->uid, "\n", nobody->gid, "\n"));
+            absl::StrCat(nobody->uid, "\n", nobody->gid, "\n", nobody->home,
+                         " nobody nobody\n"));
   EXPECT_THAT(result.stderr_tail, HasSubstr("Permission denied"));
   EXPECT_NE(access((private_dir + "/x").c_str(), F_OK), 0);
   // Root, for comparison, can.
