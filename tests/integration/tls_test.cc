@@ -16,61 +16,17 @@
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/test_certs.h"
 #include "tests/integration/http_get.h"
 
 namespace vitte::task::integration {
 namespace {
 
-constexpr char kOpenssl[] = "/usr/bin/openssl";
-
 class TlsTest : public IntegrationTest {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(IntegrationTest::SetUp());
-    ASSERT_EQ(access(kOpenssl, X_OK), 0)
-        << kOpenssl << " is missing: .ci/install-deps.sh installs openssl";
-    ASSERT_NO_FATAL_FAILURE(MakeCa("ca"));
-    ASSERT_NO_FATAL_FAILURE(MakeCa("other-ca"));
-    ASSERT_NO_FATAL_FAILURE(MakeLeaf(
-        "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                  "extendedKeyUsage=serverAuth\n"));
-    ASSERT_NO_FATAL_FAILURE(
-        MakeLeaf("client", "extendedKeyUsage=clientAuth\n"));
-  }
-
-  // Runs openssl with `args` in the temp dir, bounded.
-  void Openssl(std::vector<std::string> args) {
-    args.insert(args.begin(), kOpenssl);
-    // openssl writes its files relative to the temp dir: paths are given
-    // absolute anyway, so that cwd does not matter.
-    auto process =
-        Process::Start(args, Path(absl::StrCat("openssl.", ++openssl_runs_)));
-    ASSERT_TRUE(process.ok()) << process.status();
-    absl::StatusOr<int> code = (*process)->WaitForExit(absl::Seconds(30));
-    ASSERT_TRUE(code.ok()) << "openssl did not finish";
-    ASSERT_EQ(*code, 0) << (*process)->LogsForDiagnosis();
-  }
-
-  // NAME.pem and NAME.key: a self-signed CA.
-  void MakeCa(const std::string& name) {
-    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-             Path(name + ".key"), "-out", Path(name + ".pem"), "-days", "2",
-             "-subj", "/CN=vitte-test-" + name, "-addext",
-             "basicConstraints=critical,CA:TRUE", "-addext",
-             "keyUsage=critical,keyCertSign,cRLSign"});
-  }
-
-  // NAME.pem and NAME.key, signed by ca.pem, with the extensions `ext`.
-  void MakeLeaf(const std::string& name, const std::string& ext) {
-    WriteFileOrFail(Path(name + ".ext"), ext);
-    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", Path(name + ".key"), "-out",
-             Path(name + ".csr"), "-subj", "/CN=vitte-test-" + name});
-    Openssl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path("ca.pem"),
-             "-CAkey", Path("ca.key"), "-set_serial",
-             absl::StrCat(++serial_), "-days", "2", "-out",
-             Path(name + ".pem"), "-extfile", Path(name + ".ext")});
+    ASSERT_NO_FATAL_FAILURE(MakeTestCertificates(dir()));
   }
 
   // TLS with the server's certificate; workers and the CLI trust ca.pem.
@@ -132,8 +88,6 @@ class TlsTest : public IntegrationTest {
   }
 
  private:
-  int openssl_runs_ = 0;
-  int serial_ = 1;
   int own_starts_ = 0;
 };
 
