@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   flags.AddInt("max-log-bytes", &max_log_bytes,
                "output kept per attempt and stream from its start (the "
                "last 64 KiB are kept too; the rest is marked as not kept)");
+  int64_t max_graph_tasks = options.coordinator.limits.max_tasks;
+  flags.AddInt("max-graph-tasks", &max_graph_tasks,
+               "largest graph accepted, in tasks (a bigger one is refused "
+               "with INVALID_ARGUMENT)");
   int64_t max_message = options.max_message_bytes;
   flags.AddInt("max-message-bytes", &max_message,
                "largest request accepted from a client or worker");
@@ -155,6 +159,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.max_message_bytes = static_cast<int>(max_message);
+  if (max_graph_tasks < 1 || max_graph_tasks > 100'000'000) {
+    std::cerr << "vitte-taskd: --max-graph-tasks must be in 1..100000000\n";
+    return 2;
+  }
+  options.coordinator.limits.max_tasks = max_graph_tasks;
   if (max_log_bytes < 0 || max_log_bytes > (int64_t{1} << 30)) {
     std::cerr << "vitte-taskd: --max-log-bytes must be in 0..1073741824\n";
     return 2;

@@ -141,6 +141,20 @@ TEST_F(BadInputTest, TaskWithAMillionDepsIsRefused) {
   ExpectStillServing();
 }
 
+TEST_F(BadInputTest, GraphOverMaxGraphTasksIsRefused) {
+  SetTaskdFlag("max-graph-tasks", "3");
+  ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
+  const std::string dag = WriteDag(
+      "four.json", Graph("four", {MakeTask("a", {"true"}), MakeTask("b", {"true"}),
+                                  MakeTask("c", {"true"}), MakeTask("d", {"true"})}));
+  ExpectSubmitRefused(dag, "more than the limit of 3 tasks");
+  const std::string three = WriteDag(
+      "three.json", Graph("three", {MakeTask("a", {"true"}), MakeTask("b", {"true"}),
+                                    MakeTask("c", {"true"})}));
+  EXPECT_FALSE(Submit(three).empty());
+  ExpectStillServing();
+}
+
 TEST_F(BadInputTest, MessageOverMaxMessageBytesIsRefused) {
   SetTaskdFlag("max-message-bytes", "100000");
   ASSERT_NO_FATAL_FAILURE(StartCluster({{"w1", 1}}));
