@@ -13,7 +13,6 @@
 #include "coordinator/store.h"
 #include "coordinator/token_store.h"
 #include "gtest/gtest.h"
-#include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/coordinator/test_util.h"
 
@@ -179,19 +178,6 @@ TEST(RoleTest, OnlyTheSubmitterOrAnAdminChangesAGraph) {
 // An Authenticator over a real token table, a fake clock and a captured log.
 class AuthenticatorTest : public TokenStoreTest {
  protected:
-  void SetUp() override {
-    TokenStoreTest::SetUp();
-    previous_ = spdlog::default_logger();
-    auto logger = std::make_shared<spdlog::logger>(
-        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
-    logger->set_pattern("%v");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::info);
-  }
-  void TearDown() override {
-    spdlog::set_default_logger(previous_);
-    spdlog::set_level(spdlog::level::err);
-  }
 
   std::unique_ptr<Authenticator> Make(AuthOptions options) {
     options.require_tokens = true;
@@ -209,8 +195,7 @@ class AuthenticatorTest : public TokenStoreTest {
 
   FakeClock clock_;
   MetricsRegistry metrics_;
-  std::ostringstream log_;
-  std::shared_ptr<spdlog::logger> previous_;
+  testing_util::ScopedLogCapture log_{spdlog::level::info};
 };
 
 TEST_F(AuthenticatorTest, WithoutTokensEveryoneIsAnAdmin) {

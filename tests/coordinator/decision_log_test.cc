@@ -44,28 +44,23 @@ class DecisionLogCoordinatorTest : public CoordinatorTest {
  protected:
   void SetUp() override {
     CoordinatorTest::SetUp();
-    previous_ = spdlog::default_logger();
-    auto logger = std::make_shared<spdlog::logger>(
-        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
-    logger->set_pattern("%v");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::debug);
+    log_ = std::make_unique<testing_util::ScopedLogCapture>(
+        spdlog::level::debug);
   }
   void TearDown() override {
-    spdlog::set_default_logger(previous_);
-    spdlog::set_level(spdlog::level::err);
+    log_.reset();
     CoordinatorTest::TearDown();
   }
   std::vector<std::string> Decisions() {
     std::vector<std::string> out;
-    for (absl::string_view line : absl::StrSplit(log_.str(), '\n')) {
+    const std::string log = log_->str();
+    for (absl::string_view line : absl::StrSplit(log, '\n')) {
       if (absl::StartsWith(line, "decision=")) out.emplace_back(line);
     }
     return out;
   }
 
-  std::ostringstream log_;
-  std::shared_ptr<spdlog::logger> previous_;
+  std::unique_ptr<testing_util::ScopedLogCapture> log_;
 };
 
 TEST_F(DecisionLogCoordinatorTest, EachDecisionIsOneLineWithItsIds) {

@@ -14,11 +14,16 @@
 #include <utility>
 #include <vector>
 
+#include <memory>
+#include <sstream>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/graph_spec.h"
 #include "coordinator/types.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 
 namespace vitte::task::testing_util {
 
@@ -49,6 +54,33 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Sends the lines of spdlog's default logger (the message alone) to a string
+// from `level` on, for its lifetime; then restores the logger before it,
+// at level err (the tests' default).
+class ScopedLogCapture {
+ public:
+  explicit ScopedLogCapture(spdlog::level::level_enum level)
+      : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(level);
+  }
+  ~ScopedLogCapture() {
+    spdlog::set_default_logger(previous_);
+    spdlog::set_level(spdlog::level::err);
+  }
+  ScopedLogCapture(const ScopedLogCapture&) = delete;
+  ScopedLogCapture& operator=(const ScopedLogCapture&) = delete;
+
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
 };
 
 inline const absl::Status& ToStatus(const absl::Status& s) { return s; }
