@@ -56,6 +56,8 @@ taskd=$(deb_of vitte-taskd) && {
   has_file "$taskd" /lib/systemd/system/vitte-taskd.service "-rw-r--r--"
   has_file "$taskd" /etc/vitte-task/taskd.conf "-rw-r--r--"
   has_file "$taskd" /etc/vitte-task/vitte-taskd.toml "-rw-r--r--"
+  # The example drop-in (TLS through systemd credentials), as documentation.
+  has_file "$taskd" /usr/share/doc/vitte-taskd/examples/vitte-taskd.service.d/tls.conf.example "-rw-r--r--"
   for m in conffiles postinst prerm postrm; do has_control "$taskd" $m; done
   for f in taskd.conf vitte-taskd.toml; do
     grep -qx "/etc/vitte-task/$f" <<< "$(dpkg-deb -I "$taskd" conffiles)" \
@@ -66,6 +68,8 @@ taskd=$(deb_of vitte-taskd) && {
     depends_on "$taskd" "$p"
   done
   holds "$taskd" "usr/bin/vitte-worker" && fail "vitte-taskd holds the worker"
+  # Examples are not conffiles, and nothing is installed in /etc/systemd.
+  holds "$taskd" "etc/systemd" && fail "vitte-taskd installs a drop-in in /etc/systemd"
 }
 worker=$(deb_of vitte-worker) && {
   has_file "$worker" /usr/bin/vitte-worker "-rwxr-xr-x"
@@ -73,6 +77,9 @@ worker=$(deb_of vitte-worker) && {
   has_file "$worker" /etc/vitte-task/worker.conf "-rw-r--r--"
   has_file "$worker" /etc/vitte-task/vitte-worker.toml "-rw-r--r--"
   has_file "$worker" /usr/lib/sysusers.d/vitte-worker.conf
+  for f in tls.conf.example run-as-user.conf.example; do
+    has_file "$worker" "/usr/share/doc/vitte-worker/examples/vitte-worker@.service.d/$f" "-rw-r--r--"
+  done
   for m in conffiles postinst prerm postrm; do has_control "$worker" $m; done
   for f in worker.conf vitte-worker.toml; do
     grep -qx "/etc/vitte-task/$f" <<< "$(dpkg-deb -I "$worker" conffiles)" \
