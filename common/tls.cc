@@ -1,6 +1,7 @@
 #include "common/tls.h"
 
 #include <cstdlib>
+#include <iostream>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/bearer_token.h"
 #include "common/flags.h"
+#include "common/listen_policy.h"
 #include "common/pem.h"
 
 namespace vitte::task {
@@ -82,6 +84,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
       return absl::InvalidArgumentError(
           "--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA "
           "that signed the coordinator's certificate)");
+    }
+    if (!token.empty() && !IsLoopbackHost(ListenHost(target))) {
+      // The daemon refuses tokens in clear off loopback unless --insecure;
+      // a token sent there (a typo, a spoofed name) is as good as given.
+      std::cerr << "warning: sending a token to " << target
+                << " in plain text; give --tls-ca to speak TLS\n";
     }
     return CreateChannel(target, grpc::InsecureChannelCredentials(), args,
                          token);

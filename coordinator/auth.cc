@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/types/span.h"
 #include "absl/strings/str_cat.h"
@@ -21,12 +23,6 @@ constexpr absl::string_view kSubmitMethods[] = {"SubmitGraph", "CancelGraph",
 
 bool Contains(absl::Span<const absl::string_view> list, absl::string_view m) {
   return std::find(list.begin(), list.end(), m) != list.end();
-}
-
-absl::string_view FailureName(int failure) {
-  constexpr absl::string_view kNames[] = {"missing", "malformed", "unknown",
-                                          "revoked", "wrong_secret"};
-  return kNames[failure];
 }
 
 }  // namespace
@@ -65,6 +61,19 @@ absl::Status CheckMayChangeGraph(const Caller& caller, absl::string_view owner,
       ": only its submitter or an admin may"));
 }
 
+absl::Status CheckWorkerName(const Caller& caller,
+                             absl::string_view worker_name) {
+  if (caller.token_id.empty()) return absl::OkStatus();  // no tokens
+  if (worker_name == caller.name ||
+      absl::StartsWith(worker_name, absl::StrCat(caller.name, "/"))) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "token \"", caller.name, "\" may not register a worker named \"",
+      worker_name, "\": only \"", caller.name, "\" or \"", caller.name,
+      "/...\" (make a token per worker, or name the workers after theirs)"));
+}
+
 Authenticator::Authenticator(TokenStore* tokens, AuthOptions options,
                              const Clock& clock, MetricsRegistry& metrics)
     : tokens_(tokens),
@@ -83,21 +92,35 @@ Authenticator::Authenticator(TokenStore* tokens, AuthOptions options,
           "vitte_auth_rate_limited_total",
           "Calls refused because their token was over --token-rate-limit.",
           {"token"})) {
-  for (int f = 0; f <= static_cast<int>(Failure::kWrongSecret); ++f) {
+  for (Failure f : {Failure::kMissing, Failure::kMalformed, Failure::kUnknown,
+                    Failure::kRevoked, Failure::kWrongSecret}) {
     failures_.WithLabels({std::string(FailureName(f))});
   }
 }
 
-absl::Status Authenticator::Refuse(Failure failure, absl::string_view token_id,
-                                   absl::string_view peer,
-                                   absl::string_view method) {
-  const absl::string_view reason = FailureName(static_cast<int>(failure));
-  failures_.WithLabels({std::string(reason)}).Increment();
+absl::string_view Authenticator::FailureName(Failure failure) {
+  switch (failure) {
+    case Failure::kMissing:
+      return "missing";
+    case Failure::kMalformed:
+      return "malformed";
+    case Failure::kUnknown:
+      return "unknown";
+    case Failure::kRevoked:
+      return "revoked";
+    case Failure::kWrongSecret:
+      return "wrong_secret";
+  }
+  return "unknown";
+}
+
+void Authenticator::LogRefusal(const std::string& line) {
   int64_t unlogged = -1;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_.Now();
-    // A client hammering with a bad token must not flood the log.
+    // A client hammering with a bad token, or calls its role may not make,
+    // must not flood the log.
     if (now - last_logged_ >= absl::Seconds(1)) {
       last_logged_ = now;
       unlogged = std::exchange(unlogged_, 0);
@@ -105,16 +128,23 @@ absl::Status Authenticator::Refuse(Failure failure, absl::string_view token_id,
       ++unlogged_;
     }
   }
-  if (unlogged >= 0) {
-    // Only the id: it names the token and opens nothing.
-    spdlog::warn(
-        "authentication failed: reason={} method={} peer={} token_id={}{}",
-        std::string(reason), std::string(method), std::string(peer),
-        token_id.empty() ? std::string("-") : std::string(token_id),
-        unlogged > 0 ? absl::StrCat(" (and ", unlogged,
-                                    " more since the last such line)")
-                     : "");
-  }
+  if (unlogged < 0) return;
+  spdlog::warn("{}{}", line,
+               unlogged > 0 ? absl::StrCat(" (and ", unlogged,
+                                           " more refusals since the last "
+                                           "such line)")
+                            : "");
+}
+
+absl::Status Authenticator::Refuse(Failure failure, absl::string_view token_id,
+                                   absl::string_view peer,
+                                   absl::string_view method) {
+  const absl::string_view reason = FailureName(failure);
+  failures_.WithLabels({std::string(reason)}).Increment();
+  // Only the id: it names the token and opens nothing.
+  LogRefusal(absl::StrCat("authentication failed: reason=", reason,
+                          " method=", method, " peer=", peer, " token_id=",
+                          token_id.empty() ? "-" : token_id));
   switch (failure) {
     case Failure::kMissing:
       return absl::UnauthenticatedError(
@@ -172,31 +202,36 @@ absl::StatusOr<Caller> Authenticator::Authenticate(
 absl::StatusOr<Caller> Authenticator::Authorize(
     std::optional<absl::string_view> authorization, absl::string_view service,
     absl::string_view method, absl::string_view peer) {
-  if (!options_.require_tokens) return Caller{};
+  if (!options_.require_tokens) return Caller::Unchecked();
   ASSIGN_OR_RETURN(Caller caller, Authenticate(authorization, peer, method));
-  if (!RoleAllows(caller.role, service, method)) {
-    denied_.WithLabels({std::string(RoleName(caller.role)), std::string(method)})
-        .Increment();
-    spdlog::warn("permission denied: token={} role={} method={} peer={}",
-                 caller.name, std::string(RoleName(caller.role)),
-                 std::string(method), std::string(peer));
-    return absl::PermissionDeniedError(absl::StrCat(
-        "token \"", caller.name, "\" has role ", RoleName(caller.role),
-        ", which may not call ", service, ".", method));
-  }
+  // The rate first: refusals cost too, and a token over its rate is slowed
+  // whatever it calls.
   if (!Admit(caller.token_id)) {
     rate_limited_.WithLabels({caller.name}).Increment();
+    LogRefusal(absl::StrCat("rate limited: token=", caller.name,
+                            " method=", method, " peer=", peer));
     return absl::ResourceExhaustedError(absl::StrCat(
         "token \"", caller.name, "\" is over its rate of ",
         options_.rate_per_second, " calls per second; retry later"));
+  }
+  if (!RoleAllows(caller.role, service, method)) {
+    denied_.WithLabels({std::string(RoleName(caller.role)), std::string(method)})
+        .Increment();
+    LogRefusal(absl::StrCat("permission denied: token=", caller.name,
+                            " role=", RoleName(caller.role), " method=", method,
+                            " peer=", peer));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "token \"", caller.name, "\" has role ", RoleName(caller.role),
+        ", which may not call ", service, ".", method));
   }
   return caller;
 }
 
 bool Authenticator::Admit(const std::string& token_id) {
   if (options_.rate_per_second <= 0) return true;
-  const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
+  // Read under the lock, so that time never runs backwards for a bucket.
+  const absl::Time now = clock_.Now();
   auto [it, inserted] = buckets_.try_emplace(token_id);
   Bucket& b = it->second;
   if (inserted) {
@@ -210,6 +245,53 @@ bool Authenticator::Admit(const std::string& token_id) {
   if (b.tokens < 1) return false;
   b.tokens -= 1;
   return true;
+}
+
+Authenticator::CallId Authenticator::WatchCall(const Caller& caller,
+                                               absl::AnyInvocable<void()> end) {
+  if (!options_.require_tokens) return 0;
+  absl::MutexLock lock(&mu_);
+  const CallId id = ++last_call_id_;
+  long_calls_.emplace(id, LongCall{caller.token_id, std::move(end)});
+  return id;
+}
+
+void Authenticator::ForgetCall(CallId id) {
+  if (id == 0) return;
+  absl::MutexLock lock(&mu_);
+  long_calls_.erase(id);
+}
+
+int Authenticator::SweepRevoked() {
+  if (!options_.require_tokens) return 0;
+  absl::flat_hash_set<std::string> in_use;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, call] : long_calls_) in_use.insert(call.token_id);
+  }
+  // The store is read without the lock: calls keep starting meanwhile.
+  absl::flat_hash_set<std::string> revoked;
+  for (const std::string& token_id : in_use) {
+    if (!StillValid(Caller{"", token_id, Role::kRead})) revoked.insert(token_id);
+  }
+  if (revoked.empty()) return 0;
+  std::vector<absl::AnyInvocable<void()>> ends;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = long_calls_.begin(); it != long_calls_.end();) {
+      if (revoked.contains(it->second.token_id)) {
+        ends.push_back(std::move(it->second.end));
+        long_calls_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& end : ends) end();
+  if (!ends.empty()) {
+    spdlog::warn("ended {} calls whose token was revoked", ends.size());
+  }
+  return static_cast<int>(ends.size());
 }
 
 bool Authenticator::StillValid(const Caller& caller) {

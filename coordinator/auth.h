@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -30,11 +31,13 @@ bool RoleAllows(Role role, absl::string_view service, absl::string_view method);
 
 // Who makes a call.
 struct Caller {
-  // The token's name and id; both empty when the daemon runs without
-  // tokens, where every caller may do anything.
+  // The caller of a daemon without tokens, who may do anything.
+  static Caller Unchecked() { return Caller{"", "", Role::kAdmin}; }
+
+  // The token's name and id; both empty for Unchecked().
   std::string name;
   std::string token_id;
-  Role role = Role::kAdmin;
+  Role role = Role::kRead;
 };
 
 // Whether `caller` may cancel or retry a graph submitted by `owner`
@@ -43,6 +46,14 @@ struct Caller {
 // and its owner.
 absl::Status CheckMayChangeGraph(const Caller& caller, absl::string_view owner,
                                  absl::string_view graph);
+
+// Whether a worker holding `caller`'s token may register as `worker_name`:
+// the token's name itself, or that name followed by '/' and anything (one
+// token for a pool of interchangeable workers, "pool/pod-7f2c"). Otherwise
+// any worker token could take any worker's name, its attempts and its
+// serve-labels. PERMISSION_DENIED names both. Always OK without tokens.
+absl::Status CheckWorkerName(const Caller& caller,
+                             absl::string_view worker_name);
 
 struct AuthOptions {
   // Every call needs a valid token (--auth tokens). False: none is checked
@@ -67,18 +78,32 @@ class Authenticator {
   // `authorization` (its metadata value, "Bearer <token>"; nullopt when it
   // had none), from `peer` (for the log). Returns the caller, or:
   // UNAUTHENTICATED for no token, one that is not a token, unknown,
-  // revoked or whose secret is wrong; PERMISSION_DENIED when the token's
-  // role may not make the call; RESOURCE_EXHAUSTED when it is over its
-  // rate. Each refusal is counted in the metrics and logged, with the
-  // token's id at most: never with what was presented.
+  // revoked or whose secret is wrong; RESOURCE_EXHAUSTED when the token is
+  // over its rate; PERMISSION_DENIED when its role may not make the call.
+  // Each refusal is counted in the metrics and logged (at most one line a
+  // second), with the token's id at most: never with what was presented.
   absl::StatusOr<Caller> Authorize(std::optional<absl::string_view> authorization,
                                    absl::string_view service,
                                    absl::string_view method,
                                    absl::string_view peer);
 
-  // Whether the token of `caller` is still valid (not revoked since), for
-  // long calls that check again now and then. Always true without tokens.
+  // Whether the token of `caller` is still valid (not revoked since).
+  // Always true without tokens.
   bool StillValid(const Caller& caller);
+
+  // Long calls (event streams, worker sessions) outlive the check at their
+  // start. Each registers how to end it; SweepRevoked ends those whose
+  // token was revoked since. Returns the id to forget it by (0 without
+  // tokens, where nothing is registered). `end` is called at most once,
+  // by SweepRevoked, without any lock of this class held.
+  using CallId = uint64_t;
+  CallId WatchCall(const Caller& caller, absl::AnyInvocable<void()> end);
+  // The call ended: it is no longer swept. Unknown ids (0) are ignored.
+  void ForgetCall(CallId id);
+  // Ends the calls whose token was revoked (or deleted); returns how many.
+  // Reads the token table once per token in use: called every few seconds
+  // (CoordinatorServer's ticker), not per call.
+  int SweepRevoked();
 
   bool require_tokens() const { return options_.require_tokens; }
 
@@ -89,8 +114,12 @@ class Authenticator {
   absl::StatusOr<Caller> Authenticate(
       std::optional<absl::string_view> authorization, absl::string_view peer,
       absl::string_view method);
+  static absl::string_view FailureName(Failure failure);
   absl::Status Refuse(Failure failure, absl::string_view token_id,
                       absl::string_view peer, absl::string_view method);
+  // Logs a refusal, at most once a second; the next line logged counts
+  // those left out.
+  void LogRefusal(const std::string& line);
   // Takes one call from the token's bucket; false when it is empty.
   bool Admit(const std::string& token_id);
 
@@ -105,8 +134,14 @@ class Authenticator {
     double tokens = 0;
     absl::Time refilled;
   };
+  struct LongCall {
+    std::string token_id;
+    absl::AnyInvocable<void()> end;
+  };
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<CallId, LongCall> long_calls_ ABSL_GUARDED_BY(mu_);
+  CallId last_call_id_ ABSL_GUARDED_BY(mu_) = 0;
   // Refusals are logged at most once a second; the others are counted and
   // told in the next line logged.
   absl::Time last_logged_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

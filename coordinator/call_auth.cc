@@ -11,7 +11,7 @@ absl::StatusOr<Caller> AuthorizeCall(Authenticator& auth,
                                      const grpc::CallbackServerContext& ctx,
                                      absl::string_view service,
                                      absl::string_view method) {
-  if (!auth.require_tokens()) return Caller{};
+  if (!auth.require_tokens()) return Caller::Unchecked();
   std::optional<absl::string_view> authorization;
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");

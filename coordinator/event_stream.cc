@@ -35,10 +35,12 @@ constexpr size_t kMaxQueuedEvents = 500'000;
 // method is registered raw, so events go out as bytes.
 class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  EventStreamReactor(Coordinator& coordinator,
+  EventStreamReactor(Coordinator& coordinator, Authenticator& auth,
+                     const absl::StatusOr<Caller>& caller,
                      absl::StatusOr<FollowTarget> target, EventFraming framing,
                      RpcMetrics& rpc, absl::string_view method)
       : coordinator_(coordinator),
+        auth_(auth),
         framing_(framing),
         rpc_(rpc),
         method_(method),
@@ -51,6 +53,14 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       // The first batch of a follower of every graph from now on is empty;
       // it is sent all the same, for its cursor.
       send_empty_ = target.ok() && target->graph_id == 0 && target->after == 0;
+    }
+    if (!caller.ok()) target = caller.status();
+    if (target.ok()) {
+      // Events stop as soon as the caller's token is revoked.
+      call_id_ = auth_.WatchCall(*caller, [link = link_] {
+        link->End(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                               "the token was revoked"));
+      });
     }
     // Delivers the first batch (Push) before it returns.
     absl::StatusOr<uint64_t> watch =
@@ -80,6 +90,7 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   void OnDone() override {
+    auth_.ForgetCall(call_id_);
     link_->Detach();
     uint64_t watch_id;
     {
@@ -99,6 +110,12 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       absl::MutexLock lock(&mu_);
       if (reactor_ != nullptr) reactor_->Push(std::move(batch));
     }
+    // Ends the call with `status` (once; nothing after OnDone).
+    void End(grpc::Status status) {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr) return;
+      reactor_->End(std::move(status));
+    }
     void Detach() {
       absl::MutexLock lock(&mu_);
       reactor_ = nullptr;
@@ -108,6 +125,11 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     absl::Mutex mu_;
     EventStreamReactor* reactor_ ABSL_GUARDED_BY(mu_);
   };
+
+  void End(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(std::move(status));
+  }
 
   void Push(EventBatch batch) {
     absl::MutexLock lock(&mu_);
@@ -203,6 +225,9 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   Coordinator& coordinator_;
+  Authenticator& auth_;
+  // Set in the constructor only.
+  Authenticator::CallId call_id_ = 0;
   const EventFraming framing_;
   RpcMetrics& rpc_;
   const std::string method_;
@@ -224,9 +249,11 @@ class EventStreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 }  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewEventStream(
-    Coordinator& coordinator, absl::StatusOr<FollowTarget> target,
+    Coordinator& coordinator, Authenticator& auth,
+    const absl::StatusOr<Caller>& caller, absl::StatusOr<FollowTarget> target,
     EventFraming framing, RpcMetrics& rpc, absl::string_view method) {
-  return new EventStreamReactor(coordinator, std::move(target), framing, rpc,
+  return new EventStreamReactor(coordinator, auth, caller, std::move(target),
+                                framing, rpc,
                                 method);
 }
 

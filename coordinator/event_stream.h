@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/rpc_metrics.h"
 
@@ -26,11 +27,14 @@ struct FollowTarget {
   uint64_t after = 0;
 };
 
-// Starts following `target` (or finishes at once with the error of a
-// target that did not parse). Counts the call in `rpc` under `method` when
-// it ends. Deletes itself when the call is done.
+// Starts following `target` for `caller` (or finishes at once with the
+// error of a target that did not parse, or of a caller refused). Ends with
+// UNAUTHENTICATED if the caller's token is revoked while it lasts (see
+// Authenticator::WatchCall). Counts the call in `rpc` under `method` when
+// it ends. Deletes itself when the call is done; `auth` must outlive it.
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewEventStream(
-    Coordinator& coordinator, absl::StatusOr<FollowTarget> target,
+    Coordinator& coordinator, Authenticator& auth,
+    const absl::StatusOr<Caller>& caller, absl::StatusOr<FollowTarget> target,
     EventFraming framing, RpcMetrics& rpc, absl::string_view method);
 
 }  // namespace vitte::task

@@ -19,6 +19,10 @@ namespace vitte::task {
 
 namespace {
 
+// Long calls whose token was revoked end within this: each sweep reads the
+// token table once per token in use.
+constexpr absl::Duration kRevocationSweep = absl::Seconds(2);
+
 // Refuses an unprotected listener on a non-loopback address unless
 // --insecure, and warns at every start when --insecure is what allows it.
 absl::Status CheckListeners(const ServerOptions& options) {
@@ -163,11 +167,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       absl::Milliseconds(10), absl::Milliseconds(200));
   CoordinatorServer* self = s.get();
   s->ticker_ = std::thread([self, tick] {
+    absl::Time next_sweep = absl::Now() + kRevocationSweep;
     absl::MutexLock lock(&self->mu_);
     while (!self->mu_.AwaitWithTimeout(absl::Condition(&self->shut_down_),
                                        tick)) {
       self->mu_.Unlock();
       self->coordinator_->Tick();
+      if (absl::Now() >= next_sweep) {
+        self->auth_->SweepRevoked();
+        next_sweep = absl::Now() + kRevocationSweep;
+      }
       self->mu_.Lock();
     }
   });

@@ -87,9 +87,15 @@ absl::Status TaskServiceImpl::Submit(const Caller& caller,
   }
   if (!request.ok()) return request.status();
   const size_t tasks = request->spec.tasks.size();
-  absl::StatusOr<SubmitResult> submitted =
-      coordinator_.Submit(std::move(request->spec),
-                          std::move(request->request_id), caller.name);
+  // Request ids are per token name (which holds no '/'): another token
+  // cannot take one ahead of CI's, and have CI's submit answer with its
+  // graph.
+  std::string request_id = std::move(request->request_id);
+  if (!request_id.empty() && !caller.name.empty()) {
+    request_id = absl::StrCat(caller.name, "/", request_id);
+  }
+  absl::StatusOr<SubmitResult> submitted = coordinator_.Submit(
+      std::move(request->spec), std::move(request_id), caller.name);
   // Accepting a big graph frees hundreds of megabytes of parse and
   // validation buffers; hand them back to the system rather than keep the
   // peak resident for the life of the daemon.
@@ -228,12 +234,13 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetLogs(
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
     grpc::CallbackServerContext* ctx, const Raw* raw_request) {
+  absl::StatusOr<Caller> caller =
+      AuthorizeCall(auth_, *ctx, kService, "WatchGraph");
   v1::WatchGraphRequest request;
   absl::Status parsed =
-      AuthorizeCall(auth_, *ctx, kService, "WatchGraph").status();
-  if (parsed.ok()) parsed = ParseRequest(*raw_request, request);
+      caller.ok() ? ParseRequest(*raw_request, request) : caller.status();
   return NewEventStream(
-      coordinator_,
+      coordinator_, auth_, caller,
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/false)
                   : parsed,
       EventFraming::kOnePerMessage, rpc_, "WatchGraph");
@@ -241,16 +248,17 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchGraph(
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::FollowEvents(
     grpc::CallbackServerContext* ctx, const Raw* raw_request) {
+  absl::StatusOr<Caller> caller =
+      AuthorizeCall(auth_, *ctx, kService, "FollowEvents");
   v1::FollowEventsRequest request;
   absl::Status parsed =
-      AuthorizeCall(auth_, *ctx, kService, "FollowEvents").status();
-  if (parsed.ok()) parsed = ParseRequest(*raw_request, request);
+      caller.ok() ? ParseRequest(*raw_request, request) : caller.status();
   absl::StatusOr<FollowTarget> target =
       parsed.ok() ? ParseFollowTarget(request.graph_id(), /*any_allowed=*/true)
                   : parsed;
   if (target.ok()) target->after = request.after_sequence();
-  return NewEventStream(coordinator_, std::move(target), EventFraming::kBatches,
-                        rpc_, "FollowEvents");
+  return NewEventStream(coordinator_, auth_, caller, std::move(target),
+                        EventFraming::kBatches, rpc_, "FollowEvents");
 }
 
 }  // namespace vitte::task

@@ -1,10 +1,13 @@
 #include "coordinator/token_command.h"
 
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,53 +42,59 @@ std::string FormatMs(int64_t ms) {
                           absl::UTCTimeZone());
 }
 
-// Run as root (the usual way to reach a daemon's state directory), the
-// command must not leave files that the daemon's user cannot open: the
-// database, its lock file and SQLite's side files go to the owner of the
-// directory (the daemon's state directory) when that is not root.
-void GiveFilesToDirectoryOwner(const std::string& db) {
-  if (geteuid() != 0) return;
-  std::string dir = std::filesystem::path(db).parent_path().string();
+// Run as root (the usual way to reach a daemon's state directory, owned by
+// the daemon's user), the command becomes that user, shut in that
+// directory, before it opens anything there: the files it creates are the
+// daemon's, and a symlink planted in the directory reaches nothing outside
+// it. chroot, rather than the directory's path: SQLite opens files by
+// absolute paths, and the daemon's user may not be allowed through the path
+// to its own directory (systemd's /var/lib/private is root's). Returns the
+// path to open the database by from then on.
+absl::StatusOr<std::string> BecomeDatabaseDirectoryOwner(const std::string& db) {
+  if (geteuid() != 0) return db;
+  const std::filesystem::path path(db);
+  const std::string dir =
+      path.has_parent_path() ? path.parent_path().string() : ".";
   struct stat st;
-  if (stat(dir.empty() ? "." : dir.c_str(), &st) != 0 || st.st_uid == 0) {
-    return;
+  if (stat(dir.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot find the directory \"",
+                                            dir, "\": ", std::strerror(errno)));
   }
-  for (const char* suffix : {"", ".lock", "-wal", "-shm"}) {
-    // Missing side files are fine: nothing to give.
-    (void)chown((db + suffix).c_str(), st.st_uid, st.st_gid);
+  if (st.st_uid == 0) return db;
+  if (chdir(dir.c_str()) != 0 || chroot(".") != 0 || chdir("/") != 0 ||
+      setgroups(0, nullptr) != 0 || setgid(st.st_gid) != 0 ||
+      setuid(st.st_uid) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot become the owner (uid ", st.st_uid, ") of \"",
+                     dir, "\": ", std::strerror(errno)));
   }
+  return "/" + path.filename().string();
 }
 
 // The token table of `db`, and the store when this command holds the
 // database: one that no daemon holds is created or upgraded first (so that
 // an admin token can exist before the first start) and stays locked until
-// the command is done, so that a daemon starting meanwhile waits for it
-// rather than meet files half made; a running daemon has done all that.
+// the command is done (a daemon started meanwhile fails to lock it, and
+// systemd starts it again); a running daemon has done all that.
 struct OpenedTokens {
   std::unique_ptr<Store> store;  // null while a daemon holds the database
   std::unique_ptr<TokenStore> tokens;
-
-  ~OpenedTokens() {
-    const std::string path = store != nullptr ? store->path() : "";
-    tokens.reset();
-    store.reset();
-    if (!path.empty()) GiveFilesToDirectoryOwner(path);
-  }
 };
 
-absl::StatusOr<std::unique_ptr<OpenedTokens>> OpenTokens(const std::string& db,
-                                                         std::ostream& err) {
+absl::StatusOr<OpenedTokens> OpenTokens(const std::string& db,
+                                        std::ostream& err) {
+  ASSIGN_OR_RETURN(const std::string path, BecomeDatabaseDirectoryOwner(db));
   struct stat st;
-  const bool existed = stat(db.c_str(), &st) == 0;
-  auto opened = std::make_unique<OpenedTokens>();
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db);
+  const bool existed = stat(path.c_str(), &st) == 0;
+  OpenedTokens opened;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
   if (store.ok()) {
-    opened->store = *std::move(store);
+    opened.store = *std::move(store);
   } else if (!absl::IsFailedPrecondition(store.status())) {
     return store.status();
   }
   if (!existed) err << "created the database \"" << db << "\"\n";
-  ASSIGN_OR_RETURN(opened->tokens, TokenStore::Open(db));
+  ASSIGN_OR_RETURN(opened.tokens, TokenStore::Open(path));
   return opened;
 }
 
@@ -129,9 +138,9 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
     }
     absl::StatusOr<Role> role = ParseRole(role_name);
     if (!role.ok()) return Fail(err, role.status());
-    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    absl::StatusOr<OpenedTokens> opened = OpenTokens(db, err);
     if (!opened.ok()) return Fail(err, opened.status());
-    TokenStore* tokens = (*opened)->tokens.get();
+    TokenStore* tokens = opened->tokens.get();
     absl::StatusOr<CreatedToken> created =
         tokens->Create(name, *role, now_ms);
     if (!created.ok()) return Fail(err, created.status());
@@ -147,9 +156,9 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
       err << "vitte-taskd token list: --output must be text or json\n";
       return 2;
     }
-    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    absl::StatusOr<OpenedTokens> opened = OpenTokens(db, err);
     if (!opened.ok()) return Fail(err, opened.status());
-    TokenStore* tokens = (*opened)->tokens.get();
+    TokenStore* tokens = opened->tokens.get();
     absl::StatusOr<std::vector<TokenRecord>> list = tokens->List();
     if (!list.ok()) return Fail(err, list.status());
     if (output == "json") {
@@ -175,9 +184,9 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
     return 0;
   }
   if (action == "revoke" && args->size() == 2) {
-    absl::StatusOr<std::unique_ptr<OpenedTokens>> opened = OpenTokens(db, err);
+    absl::StatusOr<OpenedTokens> opened = OpenTokens(db, err);
     if (!opened.ok()) return Fail(err, opened.status());
-    TokenStore* tokens = (*opened)->tokens.get();
+    TokenStore* tokens = opened->tokens.get();
     absl::StatusOr<TokenRecord> revoked = tokens->Revoke((*args)[1], now_ms);
     if (!revoked.ok()) return Fail(err, revoked.status());
     out << "revoked token \"" << revoked->name << "\" (id " << revoked->id

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "coordinator/store.h"
 #include "coordinator/auth_token.h"
 
 namespace vitte::task {
@@ -82,6 +83,12 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Open(
   // The daemon may be committing: wait for its write lock rather than fail.
   RETURN_IF_ERROR(db->Execute("PRAGMA busy_timeout = 5000"));
   ASSIGN_OR_RETURN(int64_t version, db->QueryInt("PRAGMA user_version"));
+  if (version > Store::kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database \"", path, "\" has schema version ", version,
+        ", newer than this vitte-taskd understands (", Store::kSchemaVersion,
+        "); use the vitte-taskd that wrote it"));
+  }
   if (version < kTokensSchema) {
     return absl::FailedPreconditionError(absl::StrCat(
         "database \"", path, "\" has schema version ", version,
@@ -148,11 +155,13 @@ absl::StatusOr<TokenRecord> TokenStore::Revoke(absl::string_view name_or_id,
   absl::MutexLock lock(&mu_);
   sql::Transaction txn(*db_);
   RETURN_IF_ERROR(txn.begin_status());
-  // A name belongs to one token not revoked; an id to one token ever.
+  // An id names one token ever, a name one token not revoked. The id is
+  // tried first: a name may look like another token's id.
   ASSIGN_OR_RETURN(auto find, db_->Prepare(absl::StrCat(
                                   "SELECT ", kColumns,
                                   " FROM tokens WHERE revoked_ms = 0 AND "
-                                  "(name = ?1 OR id = ?1)")));
+                                  "(id = ?1 OR name = ?1) ORDER BY id = ?1 "
+                                  "DESC LIMIT 1")));
   find.Bind(1, name_or_id);
   ASSIGN_OR_RETURN(bool row, find.Step());
   if (!row) {

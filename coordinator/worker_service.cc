@@ -34,8 +34,15 @@ class SessionReactor
       FinishOnce(ToGrpcStatus(caller.status()));
       return;
     }
-    caller_ = *std::move(caller);
-    next_token_check_ = absl::Now() + kTokenCheckInterval;
+    caller_ = *caller;
+    // A token revoked while the session lasts ends it (see
+    // Authenticator::SweepRevoked); the link outlives the reactor.
+    call_id_ = auth_.WatchCall(
+        *caller, [link = link_, peer = peer_, name = caller->name] {
+          spdlog::warn("worker at {} ends: its token \"{}\" was revoked", peer,
+                       name);
+          link->Close(absl::UnauthenticatedError("the worker's token was revoked"));
+        });
     StartRead(&in_);
   }
 
@@ -50,17 +57,17 @@ class SessionReactor
                               "early, or a message that does not parse)"));
       return;
     }
-    if (!TokenStillValid()) {
-      EndSession();
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                              "the worker's token was revoked"));
-      return;
-    }
     if (session_ == 0) {
       if (!in_.has_register_()) {
         FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "the first message of a worker session must "
                             "carry register"));
+        return;
+      }
+      if (absl::Status named = CheckWorkerName(caller_, in_.register_().name());
+          !named.ok()) {
+        spdlog::warn("worker at {} refused: {}", peer_, named.ToString());
+        FinishOnce(ToGrpcStatus(named));
         return;
       }
       absl::StatusOr<SessionId> session =
@@ -120,27 +127,13 @@ class SessionReactor
   }
 
   void OnDone() override {
+    auth_.ForgetCall(call_id_);
     link_->Detach();
     EndSession();
     delete this;
   }
 
  private:
-  // A session outlives the call check of its token: a token revoked since
-  // ends it at the next message (a heartbeat at the latest) past this
-  // interval after the last check.
-  static constexpr absl::Duration kTokenCheckInterval = absl::Seconds(5);
-
-  bool TokenStillValid() {
-    const absl::Time now = absl::Now();
-    if (now < next_token_check_) return true;
-    next_token_check_ = now + kTokenCheckInterval;
-    if (auth_.StillValid(caller_)) return true;
-    spdlog::warn("worker at {} ends: token \"{}\" (id {}) was revoked",
-                 peer_, caller_.name, caller_.token_id);
-    return false;
-  }
-
   // The coordinator's handle on this session; outlives the reactor.
   class Link : public WorkerConnection {
    public:
@@ -220,9 +213,9 @@ class SessionReactor
   RpcMetrics& rpc_;
   const std::string peer_;
   const std::shared_ptr<Link> link_;
-  // Reads are sequential: the fields below need no lock.
+  // Set in the constructor only.
   Caller caller_;
-  absl::Time next_token_check_;
+  Authenticator::CallId call_id_ = 0;
   v1::WorkerMessage in_;
   SessionId session_ = 0;
 

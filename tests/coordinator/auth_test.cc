@@ -159,7 +159,9 @@ TEST(RoleTest, OnlyTheSubmitterOrAnAdminChangesAGraph) {
   const Caller admin{"root", "3333333333333333", Role::kAdmin};
   EXPECT_OK(CheckMayChangeGraph(alice, "alice", "7"));
   EXPECT_OK(CheckMayChangeGraph(admin, "alice", "7"));
-  EXPECT_OK(CheckMayChangeGraph(Caller{}, "", "7"));  // no tokens
+  EXPECT_OK(CheckMayChangeGraph(Caller::Unchecked(), "", "7"));  // no tokens
+  // A caller made by mistake has the least rights.
+  EXPECT_EQ(Caller{}.role, Role::kRead);
   absl::Status bob = CheckMayChangeGraph(alice, "bob", "7");
   EXPECT_CODE(bob, absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(absl::StrContains(
@@ -277,7 +279,7 @@ TEST_F(AuthenticatorTest, RefusalsFloodingInAreLoggedOnceASecond) {
     ++lines;
   }
   EXPECT_EQ(lines, 2u) << log;
-  EXPECT_TRUE(absl::StrContains(log, "(and 49 more since the last such line)"))
+  EXPECT_TRUE(absl::StrContains(log, "(and 49 more refusals since the last such line)"))
       << log;
   EXPECT_TRUE(absl::StrContains(
       Metrics(), "vitte_auth_failures_total{reason=\"malformed\"} 51\n"));
@@ -337,6 +339,49 @@ TEST_F(AuthenticatorTest, ZeroRateMeansNoLimit) {
   auto auth = Make({.rate_per_second = 0, .burst = 0});
   ASSERT_OK_AND_ASSIGN(CreatedToken a, tokens_->Create("a", Role::kRead, 1));
   for (int i = 0; i < 1000; ++i) ASSERT_OK(Call(*auth, a.text).status());
+}
+
+TEST(RoleTest, AWorkerTokenRegistersOnlyUnderItsName) {
+  const Caller build1{"build-1", "1111111111111111", Role::kWorker};
+  EXPECT_OK(CheckWorkerName(build1, "build-1"));
+  EXPECT_OK(CheckWorkerName(build1, "build-1/pod-7f2c"));
+  EXPECT_OK(CheckWorkerName(Caller::Unchecked(), "anything"));
+  for (const char* other : {"build-2", "build-10", "build-1x", "", "/build-1"}) {
+    absl::Status refused = CheckWorkerName(build1, other);
+    EXPECT_CODE(refused, absl::StatusCode::kPermissionDenied);
+    EXPECT_TRUE(absl::StrContains(
+        refused.message(),
+        absl::StrCat("token \"build-1\" may not register a worker named \"",
+                     other, "\"")))
+        << refused;
+  }
+}
+
+TEST_F(AuthenticatorTest, TheSweepEndsTheLongCallsOfRevokedTokensOnly) {
+  auto auth = Make({});
+  ASSERT_OK_AND_ASSIGN(CreatedToken a, tokens_->Create("a", Role::kRead, 1));
+  ASSERT_OK_AND_ASSIGN(CreatedToken b, tokens_->Create("b", Role::kWorker, 1));
+  ASSERT_OK_AND_ASSIGN(Caller ca, Call(*auth, a.text));
+  ASSERT_OK_AND_ASSIGN(Caller cb, auth->Authorize("Bearer " + b.text,
+                                                  kWorkerServiceName, "Connect",
+                                                  "p"));
+  int a_ended = 0;
+  int b_ended = 0;
+  auth->WatchCall(ca, [&] { ++a_ended; });
+  auth->WatchCall(ca, [&] { ++a_ended; });
+  const Authenticator::CallId forgotten = auth->WatchCall(ca, [&] { ++a_ended; });
+  auth->WatchCall(cb, [&] { ++b_ended; });
+  auth->ForgetCall(forgotten);  // that call ended by itself
+  EXPECT_EQ(auth->SweepRevoked(), 0);
+  EXPECT_EQ(a_ended + b_ended, 0);
+
+  ASSERT_OK(tokens_->Revoke("a", 5).status());
+  EXPECT_EQ(auth->SweepRevoked(), 2);
+  EXPECT_EQ(a_ended, 2);
+  EXPECT_EQ(b_ended, 0);
+  // Each end is called once.
+  EXPECT_EQ(auth->SweepRevoked(), 0);
+  EXPECT_EQ(a_ended, 2);
 }
 
 TEST_F(AuthenticatorTest, ARevokedTokenIsNoLongerValid) {
