@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/bearer_token.h"
 #include "common/file_util.h"
 #include "common/flags.h"
 #include "common/http_server.h"
@@ -18,7 +19,6 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
-#include "common/bearer_token.h"
 #include "common/tls.h"
 #include "spdlog/spdlog.h"
 #include "worker/noop_runner.h"
