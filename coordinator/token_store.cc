@@ -19,9 +19,6 @@ constexpr int64_t kTokensSchema = 7;
 constexpr char kColumns[] =
     "id, name, role, created_ms, revoked_ms, secret_sha256";
 
-constexpr Role kRoles[] = {Role::kRead, Role::kSubmit, Role::kAdmin,
-                           Role::kWorker};
-
 absl::Status CheckName(absl::string_view name) {
   bool ok = !name.empty() && name.size() <= 64;
   for (char c : name) {
@@ -46,29 +43,6 @@ absl::StatusOr<TokenRecord> ReadRow(const sql::Statement& s) {
 }
 
 }  // namespace
-
-absl::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kRead:
-      return "read";
-    case Role::kSubmit:
-      return "submit";
-    case Role::kAdmin:
-      return "admin";
-    case Role::kWorker:
-      return "worker";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<Role> ParseRole(absl::string_view name) {
-  for (Role r : kRoles) {
-    if (RoleName(r) == name) return r;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown role \"", absl::CEscape(name),
-                   "\" (roles: read, submit, admin, worker)"));
-}
 
 absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Open(
     const std::string& path) {
@@ -182,12 +156,20 @@ absl::StatusOr<TokenRecord> TokenStore::Revoke(absl::string_view name_or_id,
 
 absl::StatusOr<TokenRecord> TokenStore::Find(absl::string_view id) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(auto s, db_->Prepare(absl::StrCat(
-                               "SELECT ", kColumns, " FROM tokens WHERE id = ?1")));
+  // Once per authenticated call: compiled once.
+  if (!find_.has_value()) {
+    ASSIGN_OR_RETURN(find_, db_->Prepare(absl::StrCat(
+                                "SELECT ", kColumns, " FROM tokens WHERE id = ?1")));
+  }
+  sql::Statement& s = *find_;
   s.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return absl::NotFoundError("no such token");
-  return ReadRow(s);
+  absl::StatusOr<bool> row = s.Step();
+  absl::StatusOr<TokenRecord> found =
+      !row.ok() ? absl::StatusOr<TokenRecord>(row.status())
+      : *row    ? ReadRow(s)
+                : absl::NotFoundError("no such token");
+  s.Reset();  // ends the read transaction, and is ready for the next call
+  return found;
 }
 
 }  // namespace vitte::task

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,17 +17,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/sqlite.h"
+#include "coordinator/role.h"
 
 namespace vitte::task {
-
-// What a token lets its holder do. See the proto's header for the calls of
-// each role.
-enum class Role { kRead, kSubmit, kAdmin, kWorker };
-
-// "read", "submit", "admin", "worker".
-absl::string_view RoleName(Role role);
-// INVALID_ARGUMENT names the text and the roles there are.
-absl::StatusOr<Role> ParseRole(absl::string_view name);
 
 struct TokenRecord {
   std::string id;    // public part of the token (see auth_token.h)
@@ -74,6 +67,7 @@ class TokenStore {
 
   absl::Mutex mu_;
   std::unique_ptr<sql::Database> db_ ABSL_GUARDED_BY(mu_);
+  std::optional<sql::Statement> find_ ABSL_GUARDED_BY(mu_);  // made by Find
 };
 
 }  // namespace vitte::task
