@@ -352,6 +352,10 @@ TEST_F(AuthTest, ARevokedTokenEndsItsEventStreams) {
                                              "--token-file", eve, "watch",
                                              "--output", "json"});
   ASSERT_NE(watch, nullptr);
+  // Following from now on: its first (empty) batch says it is there.
+  ASSERT_TRUE(PollUntil(absl::Seconds(20), [&] {
+    return absl::StrContains(watch->Stdout(), "\"cursor\"");
+  })) << watch->Stderr();
   SetTokenFiles(admin, "");
   const std::string graph_id =
       Submit(WriteDag("g.json", Graph("g", {MakeTask("a", {"true"})})));
