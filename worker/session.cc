@@ -117,13 +117,22 @@ void WorkerSession::Run() {
       reconnects_counter_->Increment();
     }
     first_try = false;
-    if (RunOnce()) backoff = options_.initial_backoff;
+    const SessionEnd end = RunOnce();
+    if (end.registered) backoff = options_.initial_backoff;
     // Full jitter: a fleet of workers that lost the coordinator together
     // does not come back in lockstep.
     std::uniform_int_distribution<int64_t> jitter(
         0, absl::ToInt64Microseconds(backoff));
     absl::Duration wait = absl::Microseconds(jitter(rng));
     backoff = std::min(backoff * 2, options_.max_backoff);
+    if (end.code == absl::StatusCode::kUnauthenticated ||
+        end.code == absl::StatusCode::kPermissionDenied) {
+      spdlog::error(
+          "the coordinator refuses this worker's token or name; check "
+          "--token-file and --name (trying again in {})",
+          absl::FormatDuration(options_.refused_backoff));
+      wait = options_.refused_backoff;
+    }
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     spdlog::info("reconnecting in {}", absl::FormatDuration(wait));
@@ -140,12 +149,12 @@ void WorkerSession::Run() {
   }
 }
 
-bool WorkerSession::RunOnce() {
+WorkerSession::SessionEnd WorkerSession::RunOnce() {
   auto stub = v1::WorkerService::NewStub(channel_);
   Stream stream;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return false;
+    if (stopping_) return {};
     stream_ = &stream;
   }
   stream.rw = stub->Connect(&stream.context);
@@ -315,7 +324,7 @@ bool WorkerSession::RunOnce() {
                  ExplainTlsFailure(FromGrpcStatus(status), options_.tls)
                      .ToString());
   }
-  return registered;
+  return {registered, FromGrpcStatus(status).code()};
 }
 
 void WorkerSession::Drain(absl::Duration deadline) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
@@ -45,6 +46,10 @@ struct SessionOptions {
   // (10 s), which is what workers have after a coordinator restart.
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
+  // After the coordinator refused the worker's token or name
+  // (UNAUTHENTICATED, PERMISSION_DENIED): that takes an operator to mend,
+  // so the worker tries again this much later rather than every second.
+  absl::Duration refused_backoff = absl::Seconds(30);
   // How the channel was made, so that a TLS failure is explained in the log.
   ClientTlsOptions tls;
   // Optional (must outlive the session): where the session exports its
@@ -77,9 +82,13 @@ class WorkerSession {
 
  private:
   struct Stream;
+  // How a session ended.
+  struct SessionEnd {
+    bool registered = false;  // the coordinator accepted the registration
+    absl::StatusCode code = absl::StatusCode::kOk;  // the call's status
+  };
   // Runs one session; returns when it ends, or at Stop() or after goodbye.
-  // True when the coordinator accepted the registration.
-  bool RunOnce();
+  SessionEnd RunOnce();
 
   // Marks the session registered or not (connected_ and its gauge).
   void SetConnected(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -319,6 +319,20 @@ TEST_F(AuthTest, WorkersNeedAWorkerTokenAndARevokedOneEndsTheirSession) {
   EXPECT_TRUE(PollUntil(absl::Seconds(20), [&] {
     return absl::StrContains(worker("impostor").Stderr(), "has role admin");
   })) << worker("impostor").Stderr();
+  // A refused worker says so, and does not knock every second.
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    return absl::StrContains(worker("impostor").Stderr(),
+                             "refuses this worker's token or name");
+  })) << worker("impostor").Stderr();
+  absl::SleepFor(absl::Milliseconds(1500));
+  const std::string impostor_log = worker("impostor").Stderr();
+  size_t tries = 0;
+  for (size_t at = impostor_log.find("session with the coordinator ended");
+       at != std::string::npos;
+       at = impostor_log.find("session with the coordinator ended", at + 1)) {
+    ++tries;
+  }
+  EXPECT_EQ(tries, 1u) << impostor_log;
   // Nor does a worker's token open another worker's name.
   SetTokenFiles(admin, worker_file);
   ASSERT_NO_FATAL_FAILURE(StartWorker("build-2", 1));
