@@ -213,9 +213,12 @@ absl::StatusOr<SubmitResult> Coordinator::Submit(GraphSpec spec,
         ready_.Push(run->task(i).labels,
                     {run->task(i).priority, result.graph_id, i, ready_at_us});
       }
-      spdlog::info("graph {} \"{}\" submitted: {} tasks, {} ready",
-                   result.graph_id, run->record().name, run->size(),
-                   run->counts().ready);
+      spdlog::info("graph {} \"{}\" submitted{}: {} tasks, {} ready",
+                   result.graph_id, run->record().name,
+                   run->record().owner.empty()
+                       ? ""
+                       : absl::StrCat(" by token \"", run->record().owner, "\""),
+                   run->size(), run->counts().ready);
       graphs_[result.graph_id] = std::move(run);
       Dispatch(fx);
       seq = Apply(fx);

@@ -80,8 +80,10 @@ class TaskServiceImpl final : public TaskServiceBase {
   absl::Status Logs(const Caller& caller, const v1::GetLogsRequest& request,
                     v1::GetLogsResponse& response);
   // OK when `caller` may cancel or retry graph `id` (see
-  // CheckMayChangeGraph); NOT_FOUND for an unknown graph.
-  absl::Status CheckMayChange(const Caller& caller, GraphId id);
+  // CheckMayChangeGraph); NOT_FOUND for an unknown graph. Logs who asked
+  // for `what` ("cancel", "retry").
+  absl::Status CheckMayChange(const Caller& caller, GraphId id,
+                              absl::string_view what);
 
   Coordinator& coordinator_;
   Authenticator& auth_;

@@ -116,8 +116,9 @@ int RunTokenCommand(int argc, char** argv, std::ostream& out,
   flags.AddString("role", &role_name,
                   "create: read, submit, admin or worker");
   flags.AddString("name", &name,
-                  "create: who holds the token (a person, a CI job, a "
-                  "worker's host); unique among valid tokens");
+                  "create: who holds the token (a person, a CI job; for a "
+                  "worker, its --name, or the NAME of workers named "
+                  "NAME/...); unique among valid tokens");
   flags.AddString("output", &output, "list: text or json");
   // argv[1] is "token": parse from the action on.
   absl::StatusOr<std::vector<std::string>> args = flags.Parse(argc - 1, argv + 1);

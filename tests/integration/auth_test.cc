@@ -286,6 +286,18 @@ TEST_F(AuthTest, SubmitTokensChangeOnlyTheirOwnGraphs) {
   r = Cli({"cancel", graph_id});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
+  // The daemon's log tells who submitted, cancelled and retried.
+  const std::string log = coordinator().Stderr();
+  EXPECT_TRUE(absl::StrContains(
+      log, "graph " + graph_id + " \"g\" submitted by token \"alice\""))
+      << log;
+  EXPECT_TRUE(absl::StrContains(
+      log, "graph " + graph_id + ": cancel asked by token \"alice\""))
+      << log;
+  EXPECT_TRUE(absl::StrContains(
+      log, "graph " + graph_id + ": retry asked by token \"admin\""))
+      << log;
+
   // Without a token, the CLI says what is missing.
   SetTokenFiles("", "");
   r = Cli({"list"});
