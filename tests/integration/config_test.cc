@@ -5,9 +5,7 @@
 
 #include <string>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -26,9 +24,7 @@ using ConfigFileTest = IntegrationTest;
 int WaitForPort(Process& daemon, const std::string& path) {
   int port = 0;
   PollUntil(absl::Seconds(20), [&] {
-    return daemon.Exited() ||
-           absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(path)),
-                            &port);
+    return daemon.Exited() || ReadPortFile(path, &port);
   });
   return port;
 }

@@ -275,6 +275,11 @@ std::optional<pid_t> ReadPid(const std::string& path) {
   return pid;
 }
 
+bool ReadPortFile(const std::string& path, int* port) {
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(path)),
+                          port);
+}
+
 absl::Status ParseJson(const std::string& json,
                        google::protobuf::Message& message) {
   google::protobuf::util::JsonParseOptions options;
@@ -531,12 +536,8 @@ absl::Status IntegrationTest::TryStartCoordinator(const std::string& db,
   // The HTTP port file is written after the gRPC one.
   bool up = PollUntil(absl::Seconds(20), [&] {
     if (coordinator_->Exited()) return true;
-    return absl::SimpleAtoi(
-               absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)),
-               &bound) &&
-           absl::SimpleAtoi(
-               absl::StripAsciiWhitespace(ReadFileOrEmpty(http_port_file)),
-               &http_bound);
+    return ReadPortFile(port_file, &bound) &&
+           ReadPortFile(http_port_file, &http_bound);
   });
   if (!up) {
     return absl::DeadlineExceededError(

@@ -323,6 +323,10 @@ class IntegrationTest : public ::testing::Test {
 // The pid written to `path` by a task (`echo $$ > path`), or nullopt.
 std::optional<pid_t> ReadPid(const std::string& path);
 
+// Reads the port a daemon wrote to `path` (--port-file, --http-port-file)
+// into *port; false while the file is missing or not a number yet.
+bool ReadPortFile(const std::string& path, int* port);
+
 }  // namespace vitte::task::integration
 
 #endif  // VITTE_TESTS_INTEGRATION_HARNESS_H_

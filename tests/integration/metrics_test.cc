@@ -63,8 +63,7 @@ class MetricsTest : public IntegrationTest {
         {"--metrics-listen", "127.0.0.1:0", "--http-port-file", port_file});
     int port = 0;
     bool written = PollUntil(absl::Seconds(20), [&] {
-      return absl::SimpleAtoi(
-          absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port);
+      return ReadPortFile(port_file, &port);
     });
     EXPECT_TRUE(written) << "worker " << name << " wrote no HTTP port file\n"
                          << worker(name).LogsForDiagnosis();

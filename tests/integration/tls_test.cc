@@ -11,9 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/test_certs.h"
@@ -74,13 +72,9 @@ class TlsTest : public IntegrationTest {
     *port = 0;
     bool settled = PollUntil(absl::Seconds(20), [&] {
       return (*process)->Exited() ||
-             (absl::SimpleAtoi(
-                  absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)),
-                  port) &&
+             (ReadPortFile(port_file, port) &&
               (http_port == nullptr ||
-               absl::SimpleAtoi(
-                   absl::StripAsciiWhitespace(ReadFileOrEmpty(http_port_file)),
-                   http_port)));
+               ReadPortFile(http_port_file, http_port)));
     });
     EXPECT_TRUE(settled) << "vitte-taskd neither served nor exited in 20 s\n"
                          << (*process)->LogsForDiagnosis();
@@ -255,8 +249,7 @@ TEST_F(TlsTest, WorkerServesItsMetricsOverHttps) {
                    "--http-tls-key", Path("server.key")}));
   int http_port = 0;
   ASSERT_TRUE(PollUntil(absl::Seconds(20), [&] {
-    return absl::SimpleAtoi(
-        absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &http_port);
+    return ReadPortFile(port_file, &http_port);
   })) << worker("w1").LogsForDiagnosis();
   httplib::Result metrics = HttpsGet(http_port, "/metrics", Path("ca.pem"));
   ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
