@@ -32,34 +32,6 @@ class AuthTest : public IntegrationTest {
     SetTaskdFlag("auth", "tokens");
   }
 
-  // A token made by `vitte-taskd token create` on the database of the
-  // coordinator (before or after it starts); returns its text.
-  std::string CreateToken(const std::string& role, const std::string& name) {
-    CliResult r = RunTaskd({"token", "create", "--db", Path("coordinator.db"),
-                            "--role", role, "--name", name});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::string token = FirstLine(r.out);
-    EXPECT_TRUE(absl::StartsWith(token, "vt1_")) << r.out;
-    // Only the token on stdout: `> file` keeps exactly it.
-    EXPECT_EQ(r.out, token + "\n");
-    return token;
-  }
-
-  // Writes `token` to a file only its owner reads; returns the path.
-  std::string TokenFile(const std::string& name, const std::string& token) {
-    std::string path = Path(name + ".token");
-    WriteFileOrFail(path, token + "\n");
-    chmod(path.c_str(), 0600);
-    return path;
-  }
-
-  // `token revoke` by name.
-  void Revoke(const std::string& name) {
-    CliResult r = RunTaskd(
-        {"token", "revoke", name, "--db", Path("coordinator.db")});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-
   static RawMetadata Bearer(const std::string& token) {
     return {{"authorization", "Bearer " + token}};
   }

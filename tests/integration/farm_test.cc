@@ -3,8 +3,6 @@
 // made with `vitte-taskd token create`, two workers configured by theirs,
 // and the CLI driven by the environment variables the README exports. Only
 // systemd and the network between machines are left out.
-#include <sys/stat.h>
-
 #include <map>
 #include <string>
 
@@ -17,27 +15,17 @@
 namespace vitte::task::integration {
 namespace {
 
-class FarmTest : public IntegrationTest {
- protected:
-  // `vitte-taskd token create` into `file` (mode 0600); fatal on failure.
-  void CreateToken(const std::string& role, const std::string& name,
-                   const std::string& file) {
-    CliResult r = RunTaskd({"token", "create", "--db", Path("coordinator.db"),
-                            "--role", role, "--name", name});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    WriteFileOrFail(file, r.out);
-    chmod(file.c_str(), 0600);
-  }
-};
+using FarmTest = IntegrationTest;
 
 TEST_F(FarmTest, TheReadmeFarmRunsOnTlsAndTokens) {
   ASSERT_NO_FATAL_FAILURE(MakeTestCertificates(dir()));
   // Step 4 before the first start works too: the database is made then.
-  ASSERT_NO_FATAL_FAILURE(CreateToken("admin", "alice", Path("alice.token")));
-  ASSERT_NO_FATAL_FAILURE(
-      CreateToken("worker", "build-1", Path("build-1.token")));
-  ASSERT_NO_FATAL_FAILURE(
-      CreateToken("worker", "build-2", Path("build-2.token")));
+  for (const auto& [role, name] :
+       {std::pair{"admin", "alice"}, {"worker", "build-1"}, {"worker", "build-2"}}) {
+    const std::string token = CreateToken(role, name);
+    ASSERT_FALSE(token.empty());
+    TokenFile(name, token);
+  }
 
   // Step 3: the keys the README sets (the harness adds the loopback
   // --listen and --metrics-listen of a test, which override the file).

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -747,6 +748,32 @@ CliResult IntegrationTest::RunCli(
 
 CliResult IntegrationTest::RunTaskd(const std::vector<std::string>& args) {
   return RunProgram(TaskdPath(), args, absl::Seconds(30), {});
+}
+
+std::string IntegrationTest::CreateToken(const std::string& role,
+                                         const std::string& name) {
+  CliResult r = RunTaskd({"token", "create", "--db", Path("coordinator.db"),
+                          "--role", role, "--name", name});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string token = FirstLine(r.out);
+  EXPECT_TRUE(absl::StartsWith(token, "vt1_")) << r.out;
+  // Only the token on stdout: `> file` keeps exactly it.
+  EXPECT_EQ(r.out, token + "\n");
+  return token;
+}
+
+std::string IntegrationTest::TokenFile(const std::string& name,
+                                       const std::string& token) {
+  std::string path = Path(name + ".token");
+  WriteFileOrFail(path, token + "\n");
+  EXPECT_EQ(chmod(path.c_str(), 0600), 0) << path;
+  return path;
+}
+
+void IntegrationTest::Revoke(const std::string& name_or_id) {
+  CliResult r = RunTaskd(
+      {"token", "revoke", name_or_id, "--db", Path("coordinator.db")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
 }
 
 CliResult IntegrationTest::Cli(const std::vector<std::string>& args,

@@ -277,6 +277,16 @@ class IntegrationTest : public ::testing::Test {
                 absl::Duration timeout = absl::Seconds(30));
   // Runs vitte-taskd with `args` (e.g. `token create ...`), bounded by 30 s.
   CliResult RunTaskd(const std::vector<std::string>& args);
+  // A token made by `vitte-taskd token create` on the coordinator's default
+  // database (before or after it starts); returns its text. Records a
+  // failure unless the command printed exactly one token on stdout.
+  std::string CreateToken(const std::string& role, const std::string& name);
+  // Writes `token` to NAME.token in the temp dir, readable by its owner
+  // only; returns the path.
+  std::string TokenFile(const std::string& name, const std::string& token);
+  // `vitte-taskd token revoke NAME_OR_ID` on that database; fatal failure
+  // if it fails.
+  void Revoke(const std::string& name_or_id);
   // Starts vitte-task with `args` as a long-lived process (e.g. `run`).
   std::unique_ptr<Process> StartCli(const std::vector<std::string>& args);
 
